@@ -1,0 +1,297 @@
+"""The ``edge`` command line. User errors print one line and exit 1; bugs keep tracebacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge.errors import StreetwatchError
+
+EXIT_USER_ERROR = 1
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StreetwatchError as exc:
+            click.echo(f"edge: error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("edge: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="How much the worker logs to stderr.",
+)
+@click.version_option(package_name="streetwatch")
+def cli(log_level: str) -> None:
+    """Streetwatch edge worker: detect, track and turn street video into governance events."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@cli.command()
+@click.argument("path")
+@click.option(
+    "--model",
+    "-m",
+    default="yolox_nano",
+    show_default=True,
+    help="Model name from models/manifest.yaml, or a path to an .onnx file.",
+)
+@click.option(
+    "--score",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0.01, 1.0),
+    help="Minimum detection score.",
+)
+@click.option(
+    "--classes",
+    default=None,
+    help="Comma-separated class names to keep (default: all the model knows).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON array of {label, class_id, score, xyxy} instead of a table.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the frame with boxes drawn to this image file.",
+)
+@click.option(
+    "--retries",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="For a stream or camera: attempts to get a frame before giving up.",
+)
+def detect(
+    path: str,
+    model: str,
+    score: float,
+    classes: str | None,
+    as_json: bool,
+    out: Path | None,
+    retries: int,
+) -> None:
+    """Detect objects in an image, or in the first frame of a video, stream or camera (PATH)."""
+    import cv2
+
+    from edge.annotate import Annotator
+    from edge.config.camera import CameraConfig, DetectionConfig, ReconnectConfig, SourceConfig
+    from edge.detectors import OnnxDetectorConfig
+    from edge.model_catalog import load_manifest
+    from edge.pipeline import Pipeline, build_detector
+    from edge.sources import open_source
+
+    cfg = CameraConfig(
+        id="cli",
+        detector=OnnxDetectorConfig(model=model),
+        detection=DetectionConfig(
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
+            score_threshold=score,
+        ),
+    )
+    detector = build_detector(cfg, load_manifest())
+    pipeline = Pipeline(cfg, detector, fps=1.0)
+    src_cfg = SourceConfig(uri=path, reconnect=ReconnectConfig(max_attempts=retries))
+    with open_source(src_cfg, realtime=False) as source:
+        frame = next(iter(source.frames()), None)
+    if frame is None:
+        raise StreetwatchError(f"{path}: no frame could be read")
+    dets = pipeline.filter(detector.detect(frame.image_bgr))
+    records = dets.to_records(detector.class_names)
+    if out is not None:
+        image = Annotator(detector.class_names).draw(frame.image_bgr, dets, [])
+        if not cv2.imwrite(str(out), image):
+            raise StreetwatchError(f"{out}: cannot write image (unknown extension or folder)")
+    if as_json:
+        click.echo(json.dumps(records))
+        return
+    click.echo(f"{len(records)} detections ({detector.model_name}, {frame.wh[0]}x{frame.wh[1]})")
+    for r in records:
+        x1, y1, x2, y2 = r["xyxy"]
+        click.echo(f"  {r['label']:<14} {r['score']:.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
+
+
+@cli.command()
+@click.argument("video")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Camera config YAML (detector, detection, tracking, zones).",
+)
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Process as fast as possible instead of at the video's own frame rate.",
+)
+@click.option(
+    "--annotated-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write an MP4 with zones, boxes and track ids drawn.",
+)
+@click.option(
+    "--tracks-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write one JSON line per frame with its confirmed tracks.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def replay(
+    video: str,
+    config_path: Path,
+    fast: bool,
+    annotated_out: Path | None,
+    tracks_out: Path | None,
+    quiet: bool,
+) -> None:
+    """Replay VIDEO through the full pipeline with the camera config, as a camera would."""
+    from edge.config import load_camera_config
+    from edge.model_catalog import load_manifest
+    from edge.pipeline import Pipeline, build_detector
+    from edge.replay import replay as run_replay
+    from edge.sources import open_source
+
+    cfg = load_camera_config(config_path)
+    detector = build_detector(cfg, load_manifest())
+    with open_source(video, realtime=not fast) as source:
+        pipeline = Pipeline(cfg, detector, fps=source.fps)
+        summary = run_replay(
+            source,
+            pipeline,
+            annotated_out=annotated_out,
+            tracks_out=tracks_out,
+            show_progress=not quiet,
+        )
+    click.echo(
+        f"{summary.frames} frames ({summary.media_s:.1f} s of video) in {summary.wall_s:.1f} s: "
+        f"{summary.fps:.1f} fps, detector {summary.detect_ms_mean:.1f} ms/frame, "
+        f"{len(summary.track_ids)} tracks",
+        err=True,
+    )
+
+
+@cli.group()
+def models() -> None:
+    """List, download and export detection models."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Show the models in the manifest and where (or whether) each is found offline."""
+    from edge.errors import ModelError
+    from edge.model_catalog import load_manifest, resolve_model
+
+    manifest = load_manifest()
+    for name, entry in manifest.models.items():
+        try:
+            where = str(resolve_model(name, manifest))
+        except ModelError:
+            where = "not found offline" + (f" (edge models fetch {name})" if entry.url else "")
+        click.echo(f"{name:<16} {entry.family:<7} {entry.input_wh[0]}x{entry.input_wh[1]}  {where}")
+
+
+@models.command("fetch")
+@click.argument("name")
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to save into (default: the project's models/).",
+)
+def models_fetch(name: str, dest: Path | None) -> None:
+    """Download model NAME from its manifest URL (connected machines only), checking sha256."""
+    from tqdm import tqdm
+
+    from edge.model_catalog import fetch, load_manifest
+    from edge.paths import project_root
+
+    bar = tqdm(unit="B", unit_scale=True, desc=name)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total or None
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = fetch(name, load_manifest(), dest or project_root() / "models", progress)
+    finally:
+        bar.close()
+    click.echo(str(path))
+
+
+@models.command("export")
+@click.argument("weights")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output .onnx path (default: beside the weights).",
+)
+@click.option(
+    "--imgsz",
+    default=640,
+    show_default=True,
+    type=click.IntRange(32),
+    help="Square network input size in pixels (a multiple of 32).",
+)
+@click.option("--int8", is_flag=True, help="Also quantise weights to int8 (dynamic).")
+@click.option(
+    "--class-list",
+    default=None,
+    help="Name the classes from a list in models/manifest.yaml (e.g. coco80), for "
+    "models whose checkpoint carries no names, such as one built from a YAML.",
+)
+def models_export(
+    weights: str, out: Path | None, imgsz: int, int8: bool, class_list: str | None
+) -> None:
+    """Export an Ultralytics model (WEIGHTS: .pt checkpoint or model .yaml) to ONNX.
+
+    Needs the export extra. With a name such as yolo11n.pt, Ultralytics downloads the COCO
+    weights first, so run it on a connected machine and copy the .onnx to the edge box.
+    """
+    from edge.export import export_ultralytics
+    from edge.model_catalog import load_manifest
+
+    if imgsz % 32:
+        raise StreetwatchError(f"--imgsz {imgsz} is not a multiple of 32")
+    names = None
+    if class_list is not None:
+        lists = load_manifest().class_lists
+        if class_list not in lists:
+            raise StreetwatchError(
+                f"unknown class list '{class_list}': one of {', '.join(sorted(lists))}"
+            )
+        names = tuple(lists[class_list])
+    click.echo(str(export_ultralytics(weights, out, imgsz, int8, names)))
+
+
+def main() -> None:
+    cli(prog_name="edge")
+
+
+if __name__ == "__main__":
+    main()

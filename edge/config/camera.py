@@ -1,0 +1,131 @@
+"""The camera config: one YAML file per camera, validated strictly (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from edge.config.yaml_source import Loc, YamlDocument
+from edge.detectors.config import DetectorConfig, OnnxDetectorConfig
+
+Probability = Annotated[float, Field(gt=0.0, le=1.0)]
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReconnectConfig(Strict):
+    """How a live source retries after it drops: exponential backoff between attempts."""
+
+    initial_delay_s: float = Field(1.0, gt=0)
+    max_delay_s: float = Field(30.0, gt=0)
+    max_attempts: int | None = Field(
+        None, ge=1, description="Give up after this many failed attempts; null retries forever."
+    )
+    read_timeout_s: float = Field(10.0, gt=0, description="A stream silent this long is lost.")
+
+
+class SourceConfig(Strict):
+    uri: str = Field(description="File path, rtsp:// or http(s):// URL, or a device index.")
+    kind: Literal["auto", "file", "image", "stream", "device"] = "auto"
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+
+
+class DetectionConfig(Strict):
+    classes: list[str] | None = Field(
+        None, description="Class names of interest; null keeps every class the model knows."
+    )
+    score_threshold: Probability = 0.3
+    class_score_thresholds: dict[str, Probability] = Field(default_factory=dict)
+    min_box_area_px: float = Field(0.0, ge=0)
+    nms_iou: Probability = 0.45
+
+
+class TrackingConfig(Strict):
+    """ByteTrack settings; times in seconds so they hold at any frame rate."""
+
+    lost_track_s: float = Field(2.0, ge=0, description="Keep a lost track this long.")
+    min_consecutive_frames: int = Field(2, ge=1, description="Hits before a track gets an id.")
+    match_iou: Probability = 0.1
+    high_score: Probability = 0.5
+    activation_score: Probability = 0.4
+
+
+class ZoneConfig(Strict):
+    name: str
+    units: Literal["normalized", "pixels"] = Field(
+        description="'normalized': 0..1 of frame width/height; 'pixels': frame pixels."
+    )
+    polygon: list[tuple[float, float]]
+    # Rule schemas arrive with the rules; until then each entry must at least name its kind.
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError(f"zone name '{v}' must be lowercase letters, digits, '-' or '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _polygon_ok(self) -> ZoneConfig:
+        if len(self.polygon) < 3:
+            raise ValueError(f"polygon needs at least 3 points, got {len(self.polygon)}")
+        if self.units == "normalized":
+            bad = [p for p in self.polygon if not (0 <= p[0] <= 1 and 0 <= p[1] <= 1)]
+            if bad:
+                raise ValueError(
+                    f"normalized polygon point {list(bad[0])} is outside 0..1 "
+                    "(use units: pixels for pixel coordinates)"
+                )
+        area2 = 0.0
+        pts = self.polygon
+        for i in range(len(pts)):
+            x1, y1 = pts[i]
+            x2, y2 = pts[(i + 1) % len(pts)]
+            area2 += x1 * y2 - x2 * y1
+        if abs(area2) < 1e-9:
+            raise ValueError("polygon has zero area (points are collinear or repeated)")
+        return self
+
+
+class CameraConfig(Strict):
+    id: str = Field(description="Stable camera id, used in events.")
+    name: str | None = None
+    source: SourceConfig | None = None
+    detector: DetectorConfig = Field(default_factory=OnnxDetectorConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+
+    _doc: YamlDocument | None = PrivateAttr(default=None)
+
+    @field_validator("id")
+    @classmethod
+    def _id_slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError(f"camera id '{v}' must be lowercase letters, digits, '-' or '_'")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> CameraConfig:
+        seen: set[str] = set()
+        for z in self.zones:
+            if z.name in seen:
+                raise ValueError(f"zone name '{z.name}' is used twice")
+            seen.add(z.name)
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the file are relative to the file's folder."""
+        return self._doc.path.parent if self._doc else Path.cwd()
+
+    def where(self, loc: Loc) -> str:
+        """'file:line' of a field, for error messages."""
+        return self._doc.where(loc) if self._doc else "command line"

@@ -1,0 +1,23 @@
+"""The one interface every detector backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.detections import Detections
+
+
+class Detector(ABC):
+    """Turns a BGR frame into boxes in that frame's pixel coordinates."""
+
+    #: Class names in model index order.
+    class_names: tuple[str, ...]
+    #: Human-readable name of the loaded model, for logs and benchmarks.
+    model_name: str
+
+    @abstractmethod
+    def detect(self, frame_bgr: npt.NDArray[np.uint8]) -> Detections:
+        """Detect objects; boxes are class-aware NMS'd and clipped to the frame."""

@@ -1,0 +1,51 @@
+"""Shared fixtures: the real assets (models, images, videos) from ../shared/assets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.paths import assets_dir, project_root
+
+REPO = project_root()
+EDGE = [sys.executable, "-m", "edge.cli"]
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    root = assets_dir()
+    if not (root / "models" / "yolox_nano.onnx").is_file():
+        pytest.fail(
+            f"shared assets not found at {root}: put them at ../shared/assets or set "
+            "STREETWATCH_ASSETS",
+            pytrace=False,
+        )
+    return root
+
+
+@pytest.fixture(scope="session")
+def image_path(assets: Path):  # type: ignore[no-untyped-def]
+    return lambda name: assets / "images" / name
+
+
+@pytest.fixture(scope="session")
+def video_path(assets: Path):  # type: ignore[no-untyped-def]
+    return lambda name: assets / "videos" / name
+
+
+def run_edge(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a child process, as a user would."""
+    return subprocess.run(
+        [*EDGE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )

@@ -1,0 +1,114 @@
+"""Config files: valid ones load; each mistake is one error naming file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.config import load_camera_config
+from edge.detect_filter import DetectionFilter
+from edge.errors import ConfigError
+
+GOOD = """\
+id: gate-3
+name: Gate 3, north side
+detector:
+  type: onnx
+  model: yolox_nano
+detection:
+  classes: [person, car]
+  score_threshold: 0.35
+  class_score_thresholds: {car: 0.5}
+  min_box_area_px: 200
+zones:
+  - name: sidewalk
+    units: normalized
+    polygon: [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
+  - name: bay
+    units: pixels
+    polygon: [[10, 10], [200, 10], [200, 90]]
+"""
+
+COCO = ("person", "bicycle", "car")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "cam.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_good_config_loads(tmp_path: Path) -> None:
+    cfg = load_camera_config(write(tmp_path, GOOD))
+    assert cfg.id == "gate-3"
+    assert cfg.detector.model == "yolox_nano"
+    assert [z.name for z in cfg.zones] == ["sidewalk", "bay"]
+    assert cfg.zones[1].units == "pixels"
+    assert cfg.tracking.lost_track_s == 2.0  # default
+    f = DetectionFilter(cfg, COCO, "m")
+    assert f.allowed.tolist() == [True, False, True]
+    assert f.threshold.tolist() == pytest.approx([0.35, 0.35, 0.5])
+
+
+def test_every_shipped_config_loads() -> None:
+    root = Path(__file__).resolve().parent.parent
+    paths = sorted((root / "configs").glob("*.yaml")) + sorted(
+        (root / "sample_videos").glob("*.camera.yaml")
+    )
+    assert paths
+    for p in paths:
+        load_camera_config(p)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("id: a\nzones: [\n", r"cam\.yaml:\d+:\d+: invalid YAML"),
+        (
+            "id: a\ndetection:\n  score_treshold: 0.3\n",
+            r"cam\.yaml:3: detection\.score_treshold: unknown key 'score_treshold'",
+        ),
+        (
+            "id: a\nzones:\n  - name: z\n    units: normalized\n    polygon: [[0, 0], [1, 1]]\n",
+            r"cam\.yaml:3: zones\[0\]: Value error, polygon needs at least 3 points, got 2",
+        ),
+        (
+            "id: a\nzones:\n  - name: z\n    units: normalized\n"
+            "    polygon: [[0, 0], [300, 0], [0, 200]]\n",
+            r"outside 0\.\.1 \(use units: pixels",
+        ),
+        (
+            "id: a\nzones:\n  - name: z\n    polygon: [[0, 0], [1, 0], [0, 1]]\n",
+            r"cam\.yaml:3: zones\[0\]\.units: Field required",
+        ),
+        ("id: a\ndetector:\n  type: tpu\n", r"cam\.yaml:3: detector\.type: Input tag 'tpu'"),
+        (
+            "id: a\ndetection:\n  score_threshold: 1.5\n",
+            r"cam\.yaml:3: detection\.score_threshold: Input should be less than or equal to 1",
+        ),
+        ("id: Bad Name\n", r"cam\.yaml:1: id: Value error, camera id 'Bad Name'"),
+        ("- just\n- a list\n", r"cam\.yaml: a camera config must be a YAML mapping"),
+    ],
+)
+def test_bad_config_is_one_line_naming_file_line_and_field(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_camera_config(write(tmp_path, text))
+    assert "\n" not in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+        load_camera_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_class_name_points_at_its_line(tmp_path: Path) -> None:
+    cfg = load_camera_config(
+        write(tmp_path, "id: a\ndetection:\n  classes:\n    - person\n    - carr\n")
+    )
+    with pytest.raises(
+        ConfigError, match=r"cam\.yaml:5: unknown class 'carr' for model m \(did you mean 'car'\?\)"
+    ):
+        DetectionFilter(cfg, COCO, "m")
