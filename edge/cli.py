@@ -159,6 +159,12 @@ def detect(
     default=None,
     help="Write one JSON line per frame with its confirmed tracks.",
 )
+@click.option(
+    "--events-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write every event lifecycle message (start, update, end) as a JSON line.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def replay(
     video: str,
@@ -166,6 +172,7 @@ def replay(
     fast: bool,
     annotated_out: Path | None,
     tracks_out: Path | None,
+    events_out: Path | None,
     quiet: bool,
 ) -> None:
     """Replay VIDEO through the full pipeline with the camera config, as a camera would."""
@@ -184,13 +191,92 @@ def replay(
             pipeline,
             annotated_out=annotated_out,
             tracks_out=tracks_out,
+            events_out=events_out,
             show_progress=not quiet,
         )
+    starts = sum(e.phase == "start" for e in summary.events)
     click.echo(
         f"{summary.frames} frames ({summary.media_s:.1f} s of video) in {summary.wall_s:.1f} s: "
         f"{summary.fps:.1f} fps, detector {summary.detect_ms_mean:.1f} ms/frame, "
-        f"{len(summary.track_ids)} tracks",
+        f"rules {summary.rules_ms_mean:.2f} ms/frame, {len(summary.track_ids)} tracks, "
+        f"{starts} events",
         err=True,
+    )
+
+
+@cli.command("eval")
+@click.argument("video")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Camera config YAML with the zones and rules to evaluate.",
+)
+@click.option(
+    "--truth",
+    "-t",
+    "truth_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ground truth: JSON or YAML list of {type, zone, start_s, end_s}.",
+)
+@click.option(
+    "--events-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the replay's event messages as JSON lines.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def eval_cmd(
+    video: str,
+    config_path: Path,
+    truth_path: Path,
+    events_out: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Replay VIDEO as fast as possible and score its events against ground truth.
+
+    Prints event-level precision, recall and start-time error. An event matches a truth entry
+    of the same type and zone whose time span it overlaps; start error compares when the
+    incident began (crowd formed, car stopped, owner left) with the truth's start_s.
+    """
+    from edge.config import load_camera_config
+    from edge.evaluation import evaluate, incidents, load_truth
+    from edge.model_catalog import load_manifest
+    from edge.pipeline import Pipeline, build_detector
+    from edge.replay import replay as run_replay
+    from edge.sources import open_source
+
+    cfg = load_camera_config(config_path)
+    truth = load_truth(truth_path)
+    detector = build_detector(cfg, load_manifest())
+    with open_source(video, realtime=False) as source:
+        pipeline = Pipeline(cfg, detector, fps=source.fps)
+        summary = run_replay(source, pipeline, events_out=events_out, show_progress=not quiet)
+    report = evaluate(incidents(summary.events), truth.events, summary.media_s)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+        return
+    click.echo(
+        f"{Path(video).name}: {len(truth.events)} true events, "
+        f"{len(report.matches) + len(report.false_positives)} found"
+    )
+    for m in report.matches:
+        click.echo(
+            f"  match  {m.truth.type:<16} {m.truth.zone:<12} truth {m.truth.start_s:7.1f} s"
+            f"  event {m.incident.start_s:7.1f} s  error {m.start_error_s:+.1f} s"
+        )
+    for fp in report.false_positives:
+        click.echo(f"  extra  {fp.type:<16} {fp.zone:<12} event {fp.start_s:7.1f} s")
+    for t in report.misses:
+        click.echo(f"  missed {t.type:<16} {t.zone:<12} truth {t.start_s:7.1f} s")
+    click.echo(
+        f"precision {report.precision:.2f}  recall {report.recall:.2f}  "
+        f"max |start error| {report.max_abs_start_error_s:.1f} s"
     )
 
 

@@ -11,7 +11,7 @@ from edge.detections import Detections
 from edge.errors import ConfigError
 
 
-def _check_name(name: str, class_names: tuple[str, ...], where: str, model: str) -> int:
+def check_class_name(name: str, class_names: tuple[str, ...], where: str, model: str) -> int:
     if name in class_names:
         return class_names.index(name)
     close = difflib.get_close_matches(name, class_names, n=1)
@@ -28,11 +28,11 @@ class DetectionFilter:
             self.allowed[:] = False
             for i, name in enumerate(det.classes):
                 where = cfg.where(("detection", "classes", i))
-                self.allowed[_check_name(name, class_names, where, model)] = True
+                self.allowed[check_class_name(name, class_names, where, model)] = True
         self.threshold = np.full(n, det.score_threshold, dtype=np.float32)
         for name, value in det.class_score_thresholds.items():
             where = cfg.where(("detection", "class_score_thresholds", name))
-            self.threshold[_check_name(name, class_names, where, model)] = value
+            self.threshold[check_class_name(name, class_names, where, model)] = value
         self.min_area_px = det.min_box_area_px
 
     @property

@@ -1,15 +1,22 @@
-"""One camera's processing chain: frame -> detector -> filter -> tracker (-> rules, later)."""
+"""One camera's processing chain: frame -> detector -> filter -> tracker -> rules -> events."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
+
+from edge.background import StaticForeground
 from edge.config.camera import CameraConfig
 from edge.detect_filter import DetectionFilter
 from edge.detections import Detections
 from edge.detectors import Detector, create_detector
+from edge.events import Event
 from edge.model_catalog import Manifest
+from edge.rules.base import IdFactory
+from edge.rules.config import LeftObjectRuleConfig
+from edge.rules.engine import RuleEngine, new_uuid
 from edge.sources.base import Frame
 from edge.tracking import Tracker
 from edge.zones import Zone
@@ -21,15 +28,36 @@ class FrameResult:
     detections: Detections
     tracks: Detections
     detect_ms: float
+    events: list[Event] = field(default_factory=list)
+    rules_ms: float = 0.0
 
 
 class Pipeline:
-    def __init__(self, cfg: CameraConfig, detector: Detector, fps: float) -> None:
+    def __init__(
+        self, cfg: CameraConfig, detector: Detector, fps: float, new_id: IdFactory = new_uuid
+    ) -> None:
         self.cfg = cfg
         self.detector = detector
         self.filter = DetectionFilter(cfg, detector.class_names, detector.model_name)
         self.tracker = Tracker(cfg.tracking, fps)
         self.zones = [Zone(z) for z in cfg.zones]
+        self.rules = RuleEngine(cfg, detector.class_names, detector.model_name, new_id)
+        self.background: StaticForeground | None = None
+        bg_rules = [
+            r
+            for z in cfg.zones
+            for r in z.rules
+            if isinstance(r, LeftObjectRuleConfig) and "background" in r.evidence
+        ]
+        if bg_rules:
+            self.background = StaticForeground(cfg.background)
+            self._blob_min_area = min(r.min_blob_area_px for r in bg_rules)
+            litter = {n for r in bg_rules for n in r.classes}
+            # Blobs under anything but a litter object are explained by what stands there.
+            self._explainers = np.asarray(
+                [i for i, n in enumerate(detector.class_names) if n not in litter], np.int64
+            )
+        self.last_ts_s = 0.0
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -38,10 +66,31 @@ class Pipeline:
     def process(self, frame: Frame) -> FrameResult:
         t0 = time.perf_counter()
         raw = self.detector.detect(frame.image_bgr)
-        detect_ms = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
         detections = self.filter(raw)
         tracks = self.tracker.update(detections, frame.ts_s)
-        return FrameResult(frame=frame, detections=detections, tracks=tracks, detect_ms=detect_ms)
+        t2 = time.perf_counter()
+        blobs = None
+        if self.background is not None:
+            explained = tracks[np.isin(tracks.class_id, self._explainers)].xyxy
+            blobs = self.background.update(
+                frame.image_bgr, frame.ts_s, self._blob_min_area, explained
+            )
+        events = self.rules.update(frame.ts_s, frame.wh, tracks, blobs)
+        t3 = time.perf_counter()
+        self.last_ts_s = frame.ts_s
+        return FrameResult(
+            frame=frame,
+            detections=detections,
+            tracks=tracks,
+            detect_ms=(t1 - t0) * 1000,
+            events=events,
+            rules_ms=(t3 - t2) * 1000,
+        )
+
+    def finish(self) -> list[Event]:
+        """The stream ended: close open incidents at the last frame's time."""
+        return self.rules.finish(self.last_ts_s)
 
 
 def build_detector(cfg: CameraConfig, manifest: Manifest) -> Detector:

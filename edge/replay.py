@@ -9,8 +9,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from edge.annotate import Annotator
+from edge.events import Event
 from edge.pipeline import Pipeline
-from edge.sinks import AnnotatedVideo, TracksJsonl
+from edge.sinks import AnnotatedVideo, EventsJsonl, TracksJsonl
 from edge.sources.base import FrameSource
 
 
@@ -21,10 +22,16 @@ class ReplaySummary:
     wall_s: float = 0.0
     detect_ms_total: float = 0.0
     track_ids: set[int] = field(default_factory=set)
+    rules_ms_total: float = 0.0
+    events: list[Event] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
         return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def rules_ms_mean(self) -> float:
+        return self.rules_ms_total / self.frames if self.frames else 0.0
 
     @property
     def detect_ms_mean(self) -> float:
@@ -37,9 +44,12 @@ def replay(
     *,
     annotated_out: Path | None = None,
     tracks_out: Path | None = None,
+    events_out: Path | None = None,
     show_progress: bool = True,
 ) -> ReplaySummary:
+    """Run every frame through the pipeline; at the end, close open incidents."""
     summary = ReplaySummary()
+    events_sink = EventsJsonl(events_out) if events_out else None
     tracks_sink = (
         TracksJsonl(tracks_out, pipeline.class_names, pipeline.zones) if tracks_out else None
     )
@@ -61,14 +71,25 @@ def replay(
             summary.media_s = frame.ts_s
             summary.detect_ms_total += result.detect_ms
             summary.track_ids.update(int(t) for t in result.tracks.tracker_id)
+            summary.rules_ms_total += result.rules_ms
+            summary.events += result.events
+            if events_sink and result.events:
+                events_sink.write(result.events)
             if tracks_sink:
                 tracks_sink.write(result)
             if video_sink and annotator:
                 video_sink.write(annotator.draw(frame.image_bgr, result.tracks, pipeline.zones))
             bar.update(1)
             bar.set_postfix(
-                tracks=len(result.tracks), det_ms=f"{result.detect_ms:.0f}", refresh=False
+                tracks=len(result.tracks),
+                events=len(summary.events),
+                det_ms=f"{result.detect_ms:.0f}",
+                refresh=False,
             )
+        closing = pipeline.finish()
+        summary.events += closing
+        if events_sink:
+            events_sink.write(closing)
     finally:
         summary.wall_s = time.perf_counter() - start
         bar.close()
@@ -76,4 +97,6 @@ def replay(
             tracks_sink.close()
         if video_sink:
             video_sink.close()
+        if events_sink:
+            events_sink.close()
     return summary

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import StreetwatchError
+from edge.events import Event
 from edge.pipeline import FrameResult
 from edge.zones import Zone
 
@@ -63,3 +64,22 @@ class AnnotatedVideo:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
+
+
+class EventsJsonl:
+    """One JSON line per lifecycle message (start, update, end)."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._f: IO[str] = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise StreetwatchError(f"{path}: cannot write events file: {exc.strerror}") from None
+
+    def write(self, events: list[Event]) -> None:
+        for ev in events:
+            self._f.write(json.dumps(ev.to_dict(), separators=(",", ":")) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()

@@ -226,6 +226,10 @@ BAD_CASES = {
         ["detect", str(v("people-detection.gif")), "--model", "yolo99"],
         ["unknown model 'yolo99'"],
     ),
+    "missing truth file": lambda tmp, v: (
+        ["eval", str(v("people-detection.gif")), "-c", str(SAMPLE_CFG), "-t", str(tmp / "no.json")],
+        ["no.json: file not found"],
+    ),
     "unreachable rtsp": lambda tmp, v: (
         ["detect", f"rtsp://127.0.0.1:{_free_port()}/live", "--retries", "2"],
         ["rtsp://127.0.0.1", "unreachable", "after 2 attempts"],

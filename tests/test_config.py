@@ -100,7 +100,7 @@ def test_bad_config_is_one_line_naming_file_line_and_field(
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
         load_camera_config(tmp_path / "nope.yaml")
 
 
@@ -112,3 +112,71 @@ def test_unknown_class_name_points_at_its_line(tmp_path: Path) -> None:
         ConfigError, match=r"cam\.yaml:5: unknown class 'carr' for model m \(did you mean 'car'\?\)"
     ):
         DetectionFilter(cfg, COCO, "m")
+
+
+RULES = """\
+id: a
+detection:
+  classes: [person, car]
+zones:
+  - name: z
+    units: normalized
+    polygon: [[0, 0], [1, 0], [1, 1]]
+    rules:
+"""
+
+
+def test_presets_fill_kind_and_defaults_and_keys_override(tmp_path: Path) -> None:
+    text = RULES + "      - {preset: crowding, min_count: 12}\n      - {preset: illegal_parking}\n"
+    cfg = load_camera_config(write(tmp_path, text))
+    crowd, parking = cfg.zones[0].rules
+    assert (crowd.kind, crowd.type, crowd.name, crowd.classes) == (
+        "count",
+        "crowding",
+        "crowding",
+        ["person"],
+    )
+    assert crowd.min_count == 12  # type: ignore[union-attr]
+    assert parking.kind == "dwell"
+    assert parking.dwell_s == 300.0  # type: ignore[union-attr]
+    assert parking.classes == ["car", "bus", "truck", "motorcycle"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            "{preset: loitering}",
+            r"cam\.yaml:8: zones\[0\]\.rules: Value error, unknown preset 'loitering'",
+        ),
+        (
+            "{kind: count, classes: [person], min_count: 0}",
+            r"cam\.yaml:9: zones\[0\]\.rules\[0\]\.min_count: Input should be greater",
+        ),
+        ("{preset: illegal_parking, warn_after_s: 400}", r"warn_after_s must be less than dwell_s"),
+        ("{preset: crowding, min_density_per_m2: 2}", r"min_density_per_m2 needs area_m2"),
+        ("{kind: teleport, classes: [person]}", r"Input tag 'teleport'"),
+        ("{preset: crowding, colour: red}", r"unknown key 'colour'"),
+    ],
+)
+def test_bad_rules(tmp_path: Path, rule: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_camera_config(write(tmp_path, RULES + f"      - {rule}\n"))
+
+
+def test_rule_class_must_survive_the_detection_filter(tmp_path: Path) -> None:
+    from edge.rules.engine import RuleEngine
+
+    cfg = load_camera_config(write(tmp_path, RULES + "      - {preset: litter}\n"))
+    coco = ("person", "bicycle", "car", "bottle", "cup", "backpack", "handbag", "suitcase")
+    with pytest.raises(
+        ConfigError, match=r"cam\.yaml:9: rule class 'bottle' is not in detection\.classes"
+    ):
+        RuleEngine(cfg, coco, "m")
+    cfg = load_camera_config(
+        write(tmp_path, RULES + "      - {preset: crowding, classes: [persn]}\n")
+    )
+    with pytest.raises(
+        ConfigError, match=r"cam\.yaml:9: unknown class 'persn'.*did you mean 'person'"
+    ):
+        RuleEngine(cfg, coco, "m")

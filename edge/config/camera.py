@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from edge.config.yaml_source import Loc, YamlDocument
 from edge.detectors.config import DetectorConfig, OnnxDetectorConfig
+from edge.rules.config import RuleConfig, expand_preset
 
 Probability = Annotated[float, Field(gt=0.0, le=1.0)]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -56,14 +57,29 @@ class TrackingConfig(Strict):
     activation_score: Probability = 0.4
 
 
+class BackgroundConfig(Strict):
+    """Dual background model for class-free static foreground (left_object evidence)."""
+
+    work_width_px: int = Field(320, ge=64, description="Frames are shrunk to this width first.")
+    long_s: float = Field(300.0, gt=0, description="Time constant of the long-term background.")
+    short_s: float = Field(2.0, gt=0, description="Time constant of the short-term background.")
+    diff_threshold: int = Field(
+        28, ge=1, le=255, description="Grey-level change that is foreground."
+    )
+
+
 class ZoneConfig(Strict):
     name: str
     units: Literal["normalized", "pixels"] = Field(
         description="'normalized': 0..1 of frame width/height; 'pixels': frame pixels."
     )
     polygon: list[tuple[float, float]]
-    # Rule schemas arrive with the rules; until then each entry must at least name its kind.
-    rules: list[dict[str, Any]] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _presets(cls, v: Any) -> Any:
+        return [expand_preset(r) for r in v] if isinstance(v, list) else v
 
     @field_validator("name")
     @classmethod
@@ -91,6 +107,10 @@ class ZoneConfig(Strict):
             area2 += x1 * y2 - x2 * y1
         if abs(area2) < 1e-9:
             raise ValueError("polygon has zero area (points are collinear or repeated)")
+        names = [r.name for r in self.rules]
+        for n in names:
+            if names.count(n) > 1:
+                raise ValueError(f"rule name '{n}' is used twice in zone '{self.name}'; set name:")
         return self
 
 
@@ -101,6 +121,7 @@ class CameraConfig(Strict):
     detector: DetectorConfig = Field(default_factory=OnnxDetectorConfig)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    background: BackgroundConfig = Field(default_factory=BackgroundConfig)
     zones: list[ZoneConfig] = Field(default_factory=list)
 
     _doc: YamlDocument | None = PrivateAttr(default=None)

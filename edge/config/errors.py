@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 
 from edge.config.yaml_source import Loc, YamlDocument
@@ -15,15 +17,29 @@ def _dotted(loc: Loc) -> str:
     return out or "(top level)"
 
 
-def _clean_loc(loc: tuple[str | int, ...]) -> Loc:
-    # Discriminated unions add the tag ('onnx') as a path element that is not in the file.
-    return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+def _clean_loc(loc: tuple[str | int, ...], data: Any) -> Loc:
+    """Drop path elements pydantic adds that are not in the file (union tags such as 'count').
+
+    The last element is kept even when absent: it names a missing field.
+    """
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+        elif not last:
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 def config_error_from_validation(doc: YamlDocument, exc: ValidationError) -> ConfigError:
     parts = []
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(tuple(err["loc"]))
+        loc = _clean_loc(tuple(err["loc"]), doc.data)
         msg = err["msg"]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             # Point at the tag itself, which is where the mistake is.

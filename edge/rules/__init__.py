@@ -1,0 +1,1 @@
+"""Governance rules: pure functions of tracks and timestamps that emit lifecycle events."""

@@ -1,0 +1,163 @@
+"""left_object (preset litter): something new appears and stays after whoever brought it
+has walked away. Evidence: static detections of litter classes, and/or class-free static
+foreground from the dual background model."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.events import Event, RuleContext
+from edge.rules.base import IdFactory, Rule, ZoneFrame, box_tuple, iou_matrix
+from edge.rules.config import LeftObjectRuleConfig
+from edge.rules.sites import Cooldown, Site, SiteMemory
+from edge.rules.stillness import Stillness
+
+_TOUCH_IOU = 0.5
+BLOB_LABEL = "object"
+
+
+_BLOB_ON_OBJECT = 0.3
+
+
+def _coverage(
+    blobs: npt.NDArray[np.float32], boxes: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Share of each blob's area inside each box, (N, M)."""
+    x1 = np.maximum(blobs[:, None, 0], boxes[None, :, 0])
+    y1 = np.maximum(blobs[:, None, 1], boxes[None, :, 1])
+    x2 = np.minimum(blobs[:, None, 2], boxes[None, :, 2])
+    y2 = np.minimum(blobs[:, None, 3], boxes[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = np.maximum((blobs[:, 2] - blobs[:, 0]) * (blobs[:, 3] - blobs[:, 1]), 1e-9)
+    out: npt.NDArray[np.float32] = (inter / area[:, None]).astype(np.float32)
+    return out
+
+
+def _expand(xyxy: npt.NDArray[np.float32], frac: float) -> npt.NDArray[np.float32]:
+    w, h = xyxy[2] - xyxy[0], xyxy[3] - xyxy[1]
+    return np.asarray(
+        [xyxy[0] - frac * w, xyxy[1] - frac * h, xyxy[2] + frac * w, xyxy[3] + frac * h],
+        np.float32,
+    )
+
+
+class LeftObjectRule(Rule):
+    unit = "s"
+
+    def __init__(self, cfg: LeftObjectRuleConfig, ctx: RuleContext, new_id: IdFactory) -> None:
+        super().__init__(ctx, cfg.severity, new_id)
+        self.cfg = cfg
+        self._classes = self.class_ids(cfg.classes)
+        self._owners = self.class_ids(cfg.owner_classes)
+        self.stillness = Stillness(cfg.window_s, cfg.max_move_frac)
+        self.memory = SiteMemory(cfg.match_iou, cfg.absence_s)
+        self.cooldown = Cooldown(cfg.cooldown_s, cfg.match_iou)
+        self._t0: float | None = None
+
+    def update(self, frame: ZoneFrame) -> list[Event]:
+        ts = frame.ts_s
+        if self._t0 is None:
+            self._t0 = ts
+        in_baseline = ts - self._t0 < self.cfg.baseline_s
+        seen: list[tuple[Site, bool]] = []
+        sel = frame.in_zone[np.isin(frame.in_zone.class_id, self._classes)]
+        if "detector" in self.cfg.evidence:
+            still = self.stillness.update(sel.tracker_id, sel.xyxy, ts)
+            for i, since in enumerate(still):
+                if since is None:
+                    self.memory.touch(sel.xyxy[i], ts, _TOUCH_IOU)
+                else:
+                    label = self.ctx.class_names[int(sel.class_id[i])]
+                    site, new = self.memory.observe(sel.xyxy[i], label, since, ts)
+                    if site.label == BLOB_LABEL:
+                        site.label = label  # a class name says more than "object"
+                    seen.append((site, new))
+        if "background" in self.cfg.evidence:
+            blobs = frame.static_blobs_xyxy
+            if "detector" in self.cfg.evidence and len(blobs) and len(sel):
+                # A blob on a detected litter object is that object: one site, not two.
+                blobs = blobs[_coverage(blobs, sel.xyxy).max(axis=1) < _BLOB_ON_OBJECT]
+            for blob in blobs:
+                site, new = self.memory.observe(blob, BLOB_LABEL, ts, ts)
+                seen.append((site, new))
+        for site, new in seen:
+            if new and in_baseline:
+                site.baseline = True  # it was there when we started watching
+        owners = frame.everywhere[np.isin(frame.everywhere.class_id, self._owners)].xyxy
+        out: list[Event] = []
+        for site in self.memory.sites:
+            if not site.baseline:
+                out += self._advance(site, ts, owners)
+        for site in self.memory.expire(ts):
+            if site.event_id is not None:
+                out.append(self._end(site))
+        return out
+
+    def _attended(self, site: Site, owners: npt.NDArray[np.float32]) -> bool:
+        if len(owners) == 0:
+            return False
+        near = _expand(site.xyxy, self.cfg.attend_margin_frac)[None]
+        return bool((iou_matrix(near, owners)[0] > 0).any())
+
+    def _advance(self, site: Site, ts: float, owners: npt.NDArray[np.float32]) -> list[Event]:
+        box, labels = (box_tuple(site.xyxy),), (site.label,)
+        if site.event_id is not None:
+            if ts - site.last_sent_ts >= self.cfg.update_interval_s:
+                site.last_sent_ts = ts
+                return [
+                    self._event(
+                        site.event_id,
+                        "update",
+                        ts,
+                        site.started_ts,
+                        ts - site.started_ts,
+                        self.unit,
+                        boxes=box,
+                        labels=labels,
+                    )
+                ]
+            return []
+        if self._attended(site, owners):
+            site.unattended_since_ts = None
+            return []
+        if site.last_seen_ts != ts:
+            return []
+        if site.unattended_since_ts is None:
+            site.unattended_since_ts = max(ts, site.still_since_ts)
+        left_s = ts - site.unattended_since_ts
+        if left_s < self.cfg.persist_s or self.cooldown.blocks(site.xyxy, ts):
+            return []
+        site.event_id = self._new_id()
+        site.started_ts, site.last_sent_ts = site.unattended_since_ts, ts
+        return [
+            self._event(
+                site.event_id,
+                "start",
+                ts,
+                site.started_ts,
+                left_s,
+                self.unit,
+                boxes=box,
+                labels=labels,
+            )
+        ]
+
+    def _end(self, site: Site) -> Event:
+        assert site.event_id is not None
+        self.cooldown.add(site.xyxy, site.last_seen_ts)
+        ev = self._event(
+            site.event_id,
+            "end",
+            site.last_seen_ts,
+            site.started_ts,
+            site.last_seen_ts - site.started_ts,
+            self.unit,
+            boxes=(box_tuple(site.xyxy),),
+            labels=(site.label,),
+        )
+        site.event_id = None
+        return ev
+
+    def finish(self, ts_s: float) -> list[Event]:
+        return [self._end(s) for s in self.memory.sites if s.event_id is not None]
