@@ -375,6 +375,140 @@ def models_export(
     click.echo(str(export_ultralytics(weights, out, imgsz, int8, names)))
 
 
+@cli.group()
+def keys() -> None:
+    """Manage this edge box's CURVE key pair."""
+
+
+@keys.command("generate")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("keys"),
+    show_default=True,
+    help="Folder for the key files.",
+)
+def keys_generate(name: str, directory: Path) -> None:
+    """Write NAME.key (public: register it with `aggregator edges add`) and NAME.key_secret
+    (secret, mode 600, stays on this box)."""
+    from edge.keys import generate
+
+    public, secret = generate(directory, name)
+    click.echo(f"{public}\n{secret}")
+
+
+EDGE_CONFIG = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Edge box config YAML (edge id, outbox, aggregator link).",
+)
+
+
+def _run_publisher(config_path: Path, extra: Any = None) -> None:
+    import signal
+    import threading
+
+    from edge.config.edge_box import load_edge_config
+    from edge.publisher import Publisher
+
+    cfg = load_edge_config(config_path)
+    publisher = Publisher(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = threading.Thread(target=publisher.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        if extra is not None:
+            extra(cfg, stop)
+        while worker.is_alive() and not stop.is_set():
+            worker.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        worker.join(5)
+
+
+@cli.command()
+@EDGE_CONFIG
+def publish(config_path: Path) -> None:
+    """Send the outbox to the aggregator until stopped (SIGTERM or Ctrl-C)."""
+    _run_publisher(config_path)
+
+
+@cli.command()
+@EDGE_CONFIG
+@click.option(
+    "--count",
+    default=5001,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Messages to generate in all (3 per incident: start, update, end).",
+)
+@click.option(
+    "--rate",
+    default=500.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Messages per second put into the outbox.",
+)
+@click.option(
+    "--exit-when-done", is_flag=True, help="Exit once every message is generated and acknowledged."
+)
+def loadgen(config_path: Path, count: int, rate: float, exit_when_done: bool) -> None:
+    """Generate synthetic events into the real outbox while publishing them.
+
+    Resumes after a restart where the outbox says it stopped.
+    """
+    import time
+
+    from edge.loadgen import generate
+    from edge.outbox import Outbox
+
+    def work(cfg: Any, stop: Any) -> None:
+        outbox = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
+        generate(outbox, cfg.edge_id, count, rate, stop)
+        while exit_when_done and not stop.is_set():
+            if outbox.depth() == 0:
+                stop.set()
+            time.sleep(0.2)
+        outbox.close()
+
+    _run_publisher(config_path, work)
+
+
+@cli.group()
+def outbox() -> None:
+    """Inspect the edge outbox."""
+
+
+@outbox.command("status")
+@EDGE_CONFIG
+def outbox_status(config_path: Path) -> None:
+    """Print the outbox depth, dead letters, drops and the publisher's last known state (JSON)."""
+    from edge.config.edge_box import load_edge_config
+    from edge.outbox import Outbox
+    from edge.publisher import STATUS_KEY
+
+    cfg = load_edge_config(config_path)
+    box = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
+    meta = box.meta()
+    out = {
+        "depth": box.depth(),
+        "dead_letters": box.dead_count(),
+        "dropped_updates": int(meta.get("dropped_updates", 0)),
+        "refused": int(meta.get("refused", 0)),
+        "publisher": json.loads(meta.get(STATUS_KEY, "{}")),
+    }
+    box.close()
+    click.echo(json.dumps(out))
+
+
 def main() -> None:
     cli(prog_name="edge")
 

@@ -52,13 +52,23 @@ def test_good_config_loads(tmp_path: Path) -> None:
 
 
 def test_every_shipped_config_loads() -> None:
+    from aggregator.core.config import load_aggregator_config
+    from edge.config.edge_box import load_edge_config
+
     root = Path(__file__).resolve().parent.parent
-    paths = sorted((root / "configs").glob("*.yaml")) + sorted(
-        (root / "sample_videos").glob("*.camera.yaml")
+    cameras = sorted(root.glob("configs/*.camera.yaml")) + sorted(
+        root.glob("sample_videos/*.camera.yaml")
     )
-    assert paths
-    for p in paths:
+    assert len(cameras) >= 5
+    for p in cameras:
         load_camera_config(p)
+    assert load_edge_config(root / "configs" / "edge-box.yaml").edge_id == "box-017"
+    assert load_aggregator_config(root / "configs" / "aggregator.yaml").ingest.batch_max == 500
+    assert {p.name for p in (root / "configs").glob("*.yaml")} == {
+        "main-st-north.camera.yaml",
+        "edge-box.yaml",
+        "aggregator.yaml",
+    }
 
 
 @pytest.mark.parametrize(

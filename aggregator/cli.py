@@ -1,0 +1,139 @@
+"""The ``aggregator`` command line. User errors print one line and exit 1."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge.errors import StreetwatchError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StreetwatchError as exc:
+            click.echo(f"aggregator: error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+
+CONFIG = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Aggregator config YAML.",
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="How much the service logs to stderr.",
+)
+def cli(log_level: str) -> None:
+    """Streetwatch aggregator: central ingest, storage and review."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _load(config_path: Path) -> Any:
+    from aggregator.core.config import load_aggregator_config
+
+    return load_aggregator_config(config_path)
+
+
+@cli.command()
+@CONFIG
+def serve(config_path: Path) -> None:
+    """Run the HTTP API and the ZeroMQ ingest (migrates the database first)."""
+    from aggregator.main import serve as run
+
+    run(_load(config_path))
+
+
+@cli.group()
+def edges() -> None:
+    """Manage the edge boxes allowed to send events."""
+
+
+def _registry(config_path: Path) -> Any:
+    from aggregator.db.engine import make_engine, migrate
+    from aggregator.edges import EdgeRegistry
+
+    cfg = _load(config_path)
+    migrate(cfg.database_url)
+    return EdgeRegistry(make_engine(cfg.database_url))
+
+
+@edges.command("add")
+@CONFIG
+@click.argument("edge_id")
+@click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
+def edges_add(config_path: Path, edge_id: str, public_key: Path) -> None:
+    """Allow EDGE_ID with the CURVE public key in file PUBLIC_KEY (its .key file)."""
+    from edge.keys import load_public
+
+    key = load_public(public_key).decode()
+    _registry(config_path).add(edge_id, key)
+    click.echo(f"edge {edge_id} allowed ({key})")
+
+
+@edges.command("revoke")
+@CONFIG
+@click.argument("edge_id")
+def edges_revoke(config_path: Path, edge_id: str) -> None:
+    """Refuse EDGE_ID from now on; a running service applies it within a second."""
+    _registry(config_path).revoke(edge_id)
+    click.echo(f"edge {edge_id} revoked")
+
+
+@edges.command("list")
+@CONFIG
+def edges_list(config_path: Path) -> None:
+    """Show the edges, their keys and whether they are revoked."""
+    for e in _registry(config_path).list():
+        state = "revoked" if e["revoked_at"] else "allowed"
+        click.echo(f"{e['edge_id']:<24} {state:<8} {e['public_key']}  received {e['received']}")
+
+
+@cli.group()
+def keys() -> None:
+    """Manage the aggregator's own CURVE key pair."""
+
+
+@keys.command("generate")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("keys"),
+    show_default=True,
+    help="Folder for the key files.",
+)
+@click.option("--name", default="aggregator", show_default=True, help="Base name of the files.")
+def keys_generate(directory: Path, name: str) -> None:
+    """Write NAME.key (give to every edge) and NAME.key_secret (mode 600, keep here)."""
+    from edge.keys import generate
+
+    public, secret = generate(directory, name)
+    click.echo(f"{public}\n{secret}")
+
+
+def main() -> None:
+    cli(prog_name="aggregator")
+
+
+if __name__ == "__main__":
+    main()

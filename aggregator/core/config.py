@@ -1,0 +1,61 @@
+"""Aggregator settings, from one YAML file (errors name file, line and field)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.config.errors import config_error_from_validation
+from edge.config.yaml_source import read_yaml
+from edge.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestConfig(_Strict):
+    bind: str = Field("tcp://0.0.0.0:5560", description="ZeroMQ ROUTER endpoint edges connect to.")
+    server_secret_key: Path = Field(Path("keys/aggregator.key_secret"))
+    max_message_bytes: int = Field(16 * 1024, ge=1024, description="Larger payloads are rejected.")
+    batch_max: int = Field(500, ge=1, description="Messages committed in one transaction at most.")
+    batch_ms: float = Field(20.0, gt=0, description="Longest a message waits for its batch.")
+
+
+class HttpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class AggregatorConfig(_Strict):
+    database_url: str = Field(
+        "sqlite:///aggregator.sqlite3",
+        description="SQLAlchemy URL: sqlite:///file (relative to this config) or "
+        "postgresql+psycopg://user@host/db.",
+    )
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+
+
+def load_aggregator_config(path: Path) -> AggregatorConfig:
+    doc = read_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{path}: an aggregator config must be a YAML mapping")
+    try:
+        cfg = AggregatorConfig.model_validate(doc.data)
+    except ValidationError as exc:
+        raise config_error_from_validation(doc, exc) from None
+    base = path.parent
+    url = cfg.database_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{(base / url.removeprefix('sqlite:///')).resolve()}"
+    key = cfg.ingest.server_secret_key
+    return cfg.model_copy(
+        update={
+            "database_url": url,
+            "ingest": cfg.ingest.model_copy(
+                update={"server_secret_key": key if key.is_absolute() else base / key}
+            ),
+        }
+    )

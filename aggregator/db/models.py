@@ -1,0 +1,90 @@
+"""Tables. Events are one row per incident plus every lifecycle message as history."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EdgeRow(Base):
+    __tablename__ = "edges"
+
+    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    zone: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # open | closed
+    started_ts: Mapped[float] = mapped_column(Float)
+    last_ts: Mapped[float] = mapped_column(Float)
+    ended_ts: Mapped[float | None] = mapped_column(Float, nullable=True)
+    value: Mapped[float] = mapped_column(Float)
+    peak: Mapped[float | None] = mapped_column(Float, nullable=True)
+    unit: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    boxes: Mapped[list[Any]] = mapped_column(JSON)
+    labels: Mapped[list[Any]] = mapped_column(JSON)
+    has_start: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    n_messages: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_events_camera_started", "camera", "started_ts"),)
+
+
+class EventMessageRow(Base):
+    __tablename__ = "event_messages"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    edge_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    phase: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Float)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_wall: Mapped[float] = mapped_column(Float)
+    committed_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        UniqueConstraint("edge_id", "seq", name="uq_message_edge_seq"),
+        UniqueConstraint("event_id", "phase", "ts", name="uq_message_lifecycle"),
+    )
+
+
+# Core table handles for bulk statements (the ORM classes stay the schema's one source).
+EDGES = cast(Table, EdgeRow.__table__)
+EVENTS = cast(Table, EventRow.__table__)
+MESSAGES = cast(Table, EventMessageRow.__table__)

@@ -1,0 +1,56 @@
+"""The aggregator service: FastAPI (uvicorn) and the ZeroMQ ingest in one process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+from fastapi import FastAPI
+
+from aggregator.api import events, health
+from aggregator.api.deps import Services
+from aggregator.core.config import AggregatorConfig
+from aggregator.db.engine import make_engine, migrate
+from aggregator.edges import EdgeRegistry
+from aggregator.ingest import IngestServer
+from aggregator.store import EventStore
+from edge.errors import StreetwatchError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="Streetwatch aggregator", version="0.1.0")
+    app.state.services = services
+    app.include_router(health.router)
+    app.include_router(events.router)
+    return app
+
+
+def serve(cfg: AggregatorConfig) -> None:
+    migrate(cfg.database_url)
+    engine = make_engine(cfg.database_url)
+    registry = EdgeRegistry(engine)
+    ingest = IngestServer(cfg.ingest, EventStore(engine), registry)
+    ingest.start()
+    ingest.ready.wait(10)
+    if ingest.error is not None:
+        raise StreetwatchError(f"ingest could not start on {cfg.ingest.bind}: {ingest.error}")
+    app = create_app(Services(engine, registry, ingest))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=cfg.http.host, port=cfg.http.port, log_level="warning")
+    )
+
+    def watchdog() -> None:
+        # The service is useless without its ingest: stop serving HTTP if it dies.
+        ingest.join()
+        server.should_exit = True
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    log.info("aggregator: http://%s:%d, ingest %s", cfg.http.host, cfg.http.port, cfg.ingest.bind)
+    server.run()
+    ingest.stop()
+    ingest.join(5)
+    if ingest.error is not None:
+        raise StreetwatchError(f"ingest failed: {ingest.error}")

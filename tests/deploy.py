@@ -1,0 +1,135 @@
+"""A real deployment in a temp folder: keys, configs, aggregator and edge processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def database(kind: str, tmp: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'aggregator.sqlite3'}"
+        return
+    name = f"sw_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _cli(tool: str) -> list[str]:
+    return [sys.executable, "-m", f"{tool}.cli"]
+
+
+class Deployment:
+    def __init__(self, root: Path, db_url: str) -> None:
+        self.root = root
+        self.db_url = db_url
+        self.zmq_port = free_port()
+        self.http_port = free_port()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        (root / "keys").mkdir(parents=True, exist_ok=True)
+        self.run("aggregator", "keys", "generate", "--dir", str(root / "keys"))
+        (root / "aggregator.yaml").write_text(
+            f"database_url: {db_url}\n"
+            f"ingest:\n  bind: tcp://127.0.0.1:{self.zmq_port}\n"
+            f"  server_secret_key: keys/aggregator.key_secret\n"
+            f"http:\n  port: {self.http_port}\n"
+        )
+
+    def run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [*_cli(tool), *args], capture_output=True, text=True, cwd=self.root, timeout=60
+        )
+        assert res.returncode == 0, res.stderr
+        return res
+
+    def add_edge(self, name: str, register: bool = True) -> Path:
+        self.run("edge", "keys", "generate", name, "--dir", str(self.root / "keys"))
+        cfg = self.root / f"{name}.yaml"
+        cfg.write_text(
+            f"edge_id: {name}\noutbox:\n  path: {name}-outbox.sqlite3\n"
+            f"aggregator:\n  endpoint: tcp://127.0.0.1:{self.zmq_port}\n"
+            f"  server_public_key: keys/aggregator.key\n  secret_key: keys/{name}.key_secret\n"
+            f"  ack_timeout_s: 1.0\n  max_backoff_s: 4.0\n  heartbeat_s: 0.5\n"
+        )
+        if register:
+            self.run(
+                "aggregator", "edges", "add", "-c", "aggregator.yaml", name, f"keys/{name}.key"
+            )
+        return cfg
+
+    def spawn(self, tool: str, *args: str, log: str) -> subprocess.Popen[bytes]:
+        out = (self.root / log).open("ab")
+        p = subprocess.Popen([*_cli(tool), *args], cwd=self.root, stdout=out, stderr=out)
+        self.procs.append(p)
+        return p
+
+    def start_aggregator(self) -> subprocess.Popen[bytes]:
+        p = self.spawn(
+            "aggregator",
+            "--log-level",
+            "warning",
+            "serve",
+            "-c",
+            "aggregator.yaml",
+            log="aggregator.log",
+        )
+        self.wait_ready(p)
+        return p
+
+    def wait_ready(self, p: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert p.poll() is None, (self.root / "aggregator.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("aggregator did not become ready")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def ingest_status(self) -> dict[str, object]:
+        r = httpx.get(f"{self.url}/api/v1/ingest", timeout=5)
+        r.raise_for_status()
+        data: dict[str, object] = r.json()
+        return data
+
+    def kill(self, p: subprocess.Popen[bytes]) -> None:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
