@@ -90,6 +90,47 @@ def edges_add(config_path: Path, edge_id: str, public_key: Path) -> None:
     click.echo(f"edge {edge_id} allowed ({key})")
 
 
+@edges.command("token")
+@CONFIG
+@click.argument("edge_id")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the token to this file (mode 600) instead of printing it.",
+)
+def edges_token(config_path: Path, edge_id: str, out: Path | None) -> None:
+    """Make a new evidence-upload token for EDGE_ID (the old one stops working)."""
+    import os
+
+    token = _registry(config_path).new_token(edge_id)
+    if out is None:
+        click.echo(token)
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    click.echo(f"token for {edge_id} written to {out}")
+
+
+@cli.group()
+def media() -> None:
+    """Evidence files."""
+
+
+@media.command("prune")
+@CONFIG
+def media_prune(config_path: Path) -> None:
+    """Apply retention now: by age, then by total size (dismissed events' evidence first)."""
+    from aggregator.db.engine import make_engine, migrate
+    from aggregator.media import MediaStore
+
+    cfg = _load(config_path)
+    migrate(cfg.database_url)
+    n = MediaStore(cfg.media, make_engine(cfg.database_url)).prune()
+    click.echo(f"removed {n} evidence files")
+
+
 @edges.command("revoke")
 @CONFIG
 @click.argument("edge_id")

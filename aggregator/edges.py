@@ -68,6 +68,22 @@ class EdgeRegistry:
                     )
                 )
 
+    def new_token(self, edge_id: str) -> str:
+        """A fresh HTTP upload token for the edge; only its hash is kept."""
+        import hashlib
+        import secrets
+
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(EdgeRow)
+                .where(EdgeRow.edge_id == edge_id)
+                .values(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+            ).rowcount
+        if not n:
+            raise StreetwatchError(f"no edge named '{edge_id}': add it first")
+        return token
+
     def revoke(self, edge_id: str) -> None:
         with self.engine.begin() as conn:
             n = conn.execute(

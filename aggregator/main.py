@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import uvicorn
 from fastapi import FastAPI
 
-from aggregator.api import events, health
+from aggregator.api import events, health, media
 from aggregator.api.deps import Services
 from aggregator.core.config import AggregatorConfig
 from aggregator.db.engine import make_engine, migrate
 from aggregator.edges import EdgeRegistry
 from aggregator.ingest import IngestServer
+from aggregator.media import MediaStore
 from aggregator.store import EventStore
 from edge.errors import StreetwatchError
 
@@ -25,6 +27,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(media.router)
     return app
 
 
@@ -37,7 +40,18 @@ def serve(cfg: AggregatorConfig) -> None:
     ingest.ready.wait(10)
     if ingest.error is not None:
         raise StreetwatchError(f"ingest could not start on {cfg.ingest.bind}: {ingest.error}")
-    app = create_app(Services(engine, registry, ingest))
+    store = MediaStore(cfg.media, engine)
+    app = create_app(Services(engine, registry, ingest, store))
+
+    def retention() -> None:
+        while ingest.is_alive():
+            try:
+                store.prune()
+            except Exception:
+                log.exception("media retention failed; will try again")
+            time.sleep(cfg.media.prune_every_s)
+
+    threading.Thread(target=retention, name="retention", daemon=True).start()
     server = uvicorn.Server(
         uvicorn.Config(app, host=cfg.http.host, port=cfg.http.port, log_level="warning")
     )

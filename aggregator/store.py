@@ -95,6 +95,9 @@ class EventStore:
                     "has_end": False,
                     "n_messages": 0,
                     "received_at": now,
+                    "clip_id": None,
+                    "snapshot_id": None,
+                    "review_status": "new",
                 }
             for r in sorted(recs, key=lambda x: x.event.ts):
                 ev = r.event
@@ -108,6 +111,10 @@ class EventStore:
                 if ev.peak is not None:
                     row["peak"] = max(ev.peak, row["peak"] or ev.peak)
                 row["started_ts"] = min(row["started_ts"], ev.started_ts)
+                if ev.clip_id:
+                    row["clip_id"] = ev.clip_id
+                if ev.snapshot_id:
+                    row["snapshot_id"] = ev.snapshot_id
                 if ev.phase == "start":
                     row["has_start"] = True
                 if ev.phase == "end":

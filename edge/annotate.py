@@ -9,6 +9,7 @@ import numpy.typing as npt
 import supervision as sv
 
 from edge.detections import Detections
+from edge.events import Event
 from edge.zones import Zone
 
 
@@ -55,3 +56,35 @@ class Annotator:
         ]
         out = self._boxes.annotate(out, sv_det)
         return self._labels.annotate(out, sv_det, labels=labels)
+
+
+def draw_event(
+    image_bgr: npt.NDArray[np.uint8], event: Event, zones: list[Zone]
+) -> npt.NDArray[np.uint8]:
+    """The snapshot of an incident: its zone, its boxes and a caption."""
+    import cv2
+
+    out = image_bgr.copy()
+    wh = (out.shape[1], out.shape[0])
+    for zone in zones:
+        out = sv.draw_polygon(
+            out, cast(Any, zone.polygon_px(wh)), color=sv.Color.from_hex("#ffcc00"), thickness=2
+        )
+    for (x1, y1, x2, y2), label in zip(
+        event.boxes, event.labels or ("",) * len(event.boxes), strict=False
+    ):
+        cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), (0, 0, 255), 2)
+        if label:
+            cv2.putText(
+                out,
+                label,
+                (int(x1), max(12, int(y1) - 4)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                (0, 0, 255),
+                1,
+            )
+    caption = f"{event.type} | {event.camera}/{event.zone} | {event.value:.1f} {event.unit}"
+    cv2.rectangle(out, (0, 0), (wh[0], 24), (0, 0, 0), -1)
+    cv2.putText(out, caption, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+    return out

@@ -165,6 +165,26 @@ def detect(
     default=None,
     help="Write every event lifecycle message (start, update, end) as a JSON line.",
 )
+@click.option(
+    "--clips-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Record evidence (MP4 clip and JPEG snapshot per event) into this folder.",
+)
+@click.option(
+    "--edge-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Edge box config: put events and evidence in its outbox and deliver them "
+    "to the aggregator, as a camera would.",
+)
+@click.option(
+    "--drain-timeout-s",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="With --edge-config: wait this long at the end for everything to be delivered.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def replay(
     video: str,
@@ -173,10 +193,16 @@ def replay(
     annotated_out: Path | None,
     tracks_out: Path | None,
     events_out: Path | None,
+    clips_dir: Path | None,
+    edge_config: Path | None,
+    drain_timeout_s: float,
     quiet: bool,
 ) -> None:
     """Replay VIDEO through the full pipeline with the camera config, as a camera would."""
+    from edge.clips import ClipRecorder
     from edge.config import load_camera_config
+    from edge.config.edge_box import load_edge_config
+    from edge.delivery import Delivery
     from edge.model_catalog import load_manifest
     from edge.pipeline import Pipeline, build_detector
     from edge.replay import replay as run_replay
@@ -184,16 +210,40 @@ def replay(
 
     cfg = load_camera_config(config_path)
     detector = build_detector(cfg, load_manifest())
-    with open_source(video, realtime=not fast) as source:
-        pipeline = Pipeline(cfg, detector, fps=source.fps)
-        summary = run_replay(
-            source,
-            pipeline,
-            annotated_out=annotated_out,
-            tracks_out=tracks_out,
-            events_out=events_out,
-            show_progress=not quiet,
+    delivery = Delivery(load_edge_config(edge_config)) if edge_config else None
+    media_dir = delivery.media_dir if delivery else clips_dir
+    recorder = None
+    if media_dir is not None and cfg.clips.enabled:
+        recorder = ClipRecorder(
+            cfg.clips,
+            cfg.privacy,
+            detector.class_names,
+            media_dir,
+            delivery.media_ready if delivery else (lambda m: None),
         )
+    if delivery:
+        delivery.start()
+    try:
+        with open_source(video, realtime=not fast) as source:
+            pipeline = Pipeline(cfg, detector, fps=source.fps)
+            summary = run_replay(
+                source,
+                pipeline,
+                annotated_out=annotated_out,
+                tracks_out=tracks_out,
+                events_out=events_out,
+                show_progress=not quiet,
+                recorder=recorder,
+                delivery=delivery,
+            )
+        if delivery and not delivery.drain(drain_timeout_s):
+            raise StreetwatchError(
+                f"not everything was delivered within {drain_timeout_s:.0f} s; it stays in "
+                f"{delivery.cfg.outbox.path} and is sent by `edge publish`"
+            )
+    finally:
+        if delivery:
+            delivery.stop()
     starts = sum(e.phase == "start" for e in summary.events)
     click.echo(
         f"{summary.frames} frames ({summary.media_s:.1f} s of video) in {summary.wall_s:.1f} s: "
@@ -410,34 +460,40 @@ EDGE_CONFIG = click.option(
 
 
 def _run_publisher(config_path: Path, extra: Any = None) -> None:
+    """Run the event publisher and (when configured) the evidence uploader until stopped."""
     import signal
     import threading
 
     from edge.config.edge_box import load_edge_config
     from edge.publisher import Publisher
+    from edge.uploader import Uploader
 
     cfg = load_edge_config(config_path)
-    publisher = Publisher(cfg)
+    workers = [Publisher(cfg).run]
+    if cfg.aggregator.http_url and cfg.aggregator.token_file:
+        workers.append(Uploader(cfg).run)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    worker = threading.Thread(target=publisher.run, args=(stop,), daemon=True)
-    worker.start()
+    threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in workers]
+    for t in threads:
+        t.start()
     try:
         if extra is not None:
             extra(cfg, stop)
-        while worker.is_alive() and not stop.is_set():
-            worker.join(0.5)
+        while all(t.is_alive() for t in threads) and not stop.is_set():
+            threads[0].join(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-        worker.join(5)
+        for t in threads:
+            t.join(5)
 
 
 @cli.command()
 @EDGE_CONFIG
 def publish(config_path: Path) -> None:
-    """Send the outbox to the aggregator until stopped (SIGTERM or Ctrl-C)."""
+    """Send the outbox (events over ZeroMQ, evidence over HTTP) until stopped."""
     _run_publisher(config_path)
 
 
@@ -494,6 +550,7 @@ def outbox_status(config_path: Path) -> None:
     from edge.config.edge_box import load_edge_config
     from edge.outbox import Outbox
     from edge.publisher import STATUS_KEY
+    from edge.uploader import STATUS_KEY as UPLOADER_KEY
 
     cfg = load_edge_config(config_path)
     box = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
@@ -504,6 +561,9 @@ def outbox_status(config_path: Path) -> None:
         "dropped_updates": int(meta.get("dropped_updates", 0)),
         "refused": int(meta.get("refused", 0)),
         "publisher": json.loads(meta.get(STATUS_KEY, "{}")),
+        "media_depth": box.media_depth(),
+        "dead_media": box.dead_media_count(),
+        "uploader": json.loads(meta.get(UPLOADER_KEY, "{}")),
     }
     box.close()
     click.echo(json.dumps(out))

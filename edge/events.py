@@ -34,6 +34,9 @@ class Event:
     labels: tuple[str, ...] = ()
     stage: str | None = None
     peak: float | None = None
+    #: Evidence recorded for this incident (ids of media uploaded separately).
+    clip_id: str | None = None
+    snapshot_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -33,7 +33,38 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS media (
+    media_id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    duration_s REAL NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_media (
+    media_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
+
+
+@dataclass(frozen=True)
+class PendingMedia:
+    media_id: str
+    event_id: str
+    kind: str
+    path: Path
+    sha256: str
+    size: int
+    content_type: str
+    start_ts: float
+    duration_s: float
 
 
 class OutboxFullError(StreetwatchError):
@@ -57,7 +88,16 @@ class Outbox:
             self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StreetwatchError(f"{path}: cannot open outbox: {exc}") from None
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs a moment alone with it; other threads of this box
+        # may be opening it at the same time, and SQLite's busy timeout does not cover that.
+        for attempt in range(100):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.05)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
@@ -131,6 +171,56 @@ class Outbox:
             )
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
         db.execute("COMMIT")
+
+    def put_media(self, m: PendingMedia) -> None:
+        """Queue an evidence file for upload (the file itself stays where it is)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                m.media_id,
+                m.event_id,
+                m.kind,
+                str(m.path),
+                m.sha256,
+                m.size,
+                m.content_type,
+                m.start_ts,
+                m.duration_s,
+                time.time(),
+            ),
+        )
+
+    def pending_media(self, limit: int = 10) -> list[PendingMedia]:
+        rows = self._db.execute(
+            "SELECT media_id, event_id, kind, path, sha256, size, content_type, start_ts,"
+            " duration_s FROM media ORDER BY created LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            PendingMedia(r[0], r[1], r[2], Path(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows
+        ]
+
+    def ack_media(self, media_id: str) -> None:
+        """Uploaded and acknowledged: forget it and free the disk."""
+        row = self._db.execute("SELECT path FROM media WHERE media_id = ?", (media_id,)).fetchone()
+        self._db.execute("DELETE FROM media WHERE media_id = ?", (media_id,))
+        if row is not None:
+            Path(row[0]).unlink(missing_ok=True)
+
+    def dead_media(self, media_id: str, reason: str) -> None:
+        row = self._db.execute("SELECT path FROM media WHERE media_id = ?", (media_id,)).fetchone()
+        if row is not None:
+            self._db.execute(
+                "INSERT OR REPLACE INTO dead_media VALUES (?, ?, ?, ?)",
+                (media_id, row[0], reason[:500], time.time()),
+            )
+            self._db.execute("DELETE FROM media WHERE media_id = ?", (media_id,))
+
+    def media_depth(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM media").fetchone()[0])
+
+    def dead_media_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM dead_media").fetchone()[0])
 
     def depth(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])

@@ -9,6 +9,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from edge.annotate import Annotator
+from edge.clips import ClipRecorder
+from edge.delivery import Delivery
 from edge.events import Event
 from edge.pipeline import Pipeline
 from edge.sinks import AnnotatedVideo, EventsJsonl, TracksJsonl
@@ -46,6 +48,8 @@ def replay(
     tracks_out: Path | None = None,
     events_out: Path | None = None,
     show_progress: bool = True,
+    recorder: ClipRecorder | None = None,
+    delivery: Delivery | None = None,
 ) -> ReplaySummary:
     """Run every frame through the pipeline; at the end, close open incidents."""
     summary = ReplaySummary()
@@ -67,14 +71,19 @@ def replay(
     try:
         for frame in source.frames():
             result = pipeline.process(frame)
+            events = result.events
+            if recorder is not None:
+                events = recorder.observe(frame, result.tracks, events, pipeline.zones)
+            if delivery is not None:
+                delivery.send(events)
             summary.frames += 1
             summary.media_s = frame.ts_s
             summary.detect_ms_total += result.detect_ms
             summary.track_ids.update(int(t) for t in result.tracks.tracker_id)
             summary.rules_ms_total += result.rules_ms
-            summary.events += result.events
-            if events_sink and result.events:
-                events_sink.write(result.events)
+            summary.events += events
+            if events_sink and events:
+                events_sink.write(events)
             if tracks_sink:
                 tracks_sink.write(result)
             if video_sink and annotator:
@@ -87,6 +96,11 @@ def replay(
                 refresh=False,
             )
         closing = pipeline.finish()
+        if recorder is not None:
+            closing = [recorder.attach(e) for e in closing]
+            recorder.close()
+        if delivery is not None:
+            delivery.send(closing)
         summary.events += closing
         if events_sink:
             events_sink.write(closing)

@@ -66,6 +66,8 @@ class WireEvent:
     stage: str | None
     peak: float | None
     created_wall: float  # Unix time the edge created the message, for end-to-end latency
+    clip_id: str | None = None  # evidence uploaded separately over HTTP
+    snapshot_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +87,8 @@ class WireEvent:
             "stage": self.stage,
             "peak": self.peak,
             "created_wall": self.created_wall,
+            "clip_id": self.clip_id,
+            "snapshot_id": self.snapshot_id,
         }
 
 
@@ -135,6 +139,10 @@ def encode_event(ev: WireEvent) -> bytes:
         body["g"] = ev.stage
     if ev.peak is not None:
         body["k"] = ev.peak
+    if ev.clip_id is not None:
+        body["m"] = uuid.UUID(ev.clip_id).bytes
+    if ev.snapshot_id is not None:
+        body["n"] = uuid.UUID(ev.snapshot_id).bytes
     out: bytes = msgpack.packb(body, use_bin_type=True)
     return out
 
@@ -191,7 +199,32 @@ def decode_event(payload: bytes) -> WireEvent:
         or not all(isinstance(x, str) and len(x) <= MAX_TEXT for x in labels)
     ):
         raise WireError("labels must be a list of short texts")
-    known = {"i", "t", "p", "c", "z", "r", "ts", "st", "v", "u", "s", "b", "l", "g", "k", "w"}
+    known = {
+        "i",
+        "t",
+        "p",
+        "c",
+        "z",
+        "r",
+        "ts",
+        "st",
+        "v",
+        "u",
+        "s",
+        "b",
+        "l",
+        "g",
+        "k",
+        "w",
+        "m",
+        "n",
+    }
+    media: dict[str, str | None] = {}
+    for key, what in (("m", "clip id"), ("n", "snapshot id")):
+        raw = d.get(key)
+        if raw is not None and (not isinstance(raw, bytes) or len(raw) != 16):
+            raise WireError(f"{what} must be 16 bytes (a UUID)")
+        media[key] = str(uuid.UUID(bytes=raw)) if raw is not None else None
     extra = set(d) - known
     if extra:
         raise WireError(f"unknown payload keys {sorted(map(str, extra))}")
@@ -212,4 +245,6 @@ def decode_event(payload: bytes) -> WireEvent:
         stage=_text(d, "g", "stage", optional=True),
         peak=_num(d, "k", "peak", optional=True),
         created_wall=float(_num(d, "w", "created_wall") or 0.0),
+        clip_id=media["m"],
+        snapshot_id=media["n"],
     )

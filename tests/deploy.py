@@ -76,10 +76,21 @@ class Deployment:
             f"aggregator:\n  endpoint: tcp://127.0.0.1:{self.zmq_port}\n"
             f"  server_public_key: keys/aggregator.key\n  secret_key: keys/{name}.key_secret\n"
             f"  ack_timeout_s: 1.0\n  max_backoff_s: 4.0\n  heartbeat_s: 0.5\n"
+            + (f"  http_url: {self.url}\n  token_file: keys/{name}.token\n" if register else "")
         )
         if register:
             self.run(
                 "aggregator", "edges", "add", "-c", "aggregator.yaml", name, f"keys/{name}.key"
+            )
+            self.run(
+                "aggregator",
+                "edges",
+                "token",
+                "-c",
+                "aggregator.yaml",
+                name,
+                "--out",
+                f"keys/{name}.token",
             )
         return cfg
 

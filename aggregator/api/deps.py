@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from aggregator.edges import EdgeRegistry
 from aggregator.ingest import IngestServer
+from aggregator.media import MediaStore
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Services:
     engine: Engine
     registry: EdgeRegistry
     ingest: IngestServer | None
+    media: MediaStore | None = None
 
 
 def get_services(request: Request) -> Services:

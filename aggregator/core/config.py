@@ -23,6 +23,20 @@ class IngestConfig(_Strict):
     batch_ms: float = Field(20.0, gt=0, description="Longest a message waits for its batch.")
 
 
+class MediaConfig(_Strict):
+    """Evidence files: where they live and how long."""
+
+    dir: Path = Field(Path("media"), description="Folder for clips and snapshots.")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Larger uploads: 413.")
+    max_age_days: float = Field(90.0, gt=0, description="Evidence older than this is deleted.")
+    max_total_bytes: int = Field(
+        50 * 1024**3,
+        ge=1024,
+        description="Above this, oldest evidence of dismissed events goes first.",
+    )
+    prune_every_s: float = Field(300.0, gt=0)
+
+
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -36,6 +50,7 @@ class AggregatorConfig(_Strict):
     )
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:
@@ -56,6 +71,11 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
             "database_url": url,
             "ingest": cfg.ingest.model_copy(
                 update={"server_secret_key": key if key.is_absolute() else base / key}
+            ),
+            "media": cfg.media.model_copy(
+                update={
+                    "dir": cfg.media.dir if cfg.media.dir.is_absolute() else base / cfg.media.dir
+                }
             ),
         }
     )

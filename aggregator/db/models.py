@@ -31,6 +31,10 @@ class EdgeRow(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     received: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: sha256 of the box's HTTP upload token; the token itself is never stored.
+    token_sha256: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
 
 
 class EventRow(Base):
@@ -58,8 +62,28 @@ class EventRow(Base):
     n_messages: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    clip_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    review_status: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
 
     __table_args__ = (Index("ix_events_camera_started", "camera", "started_ts"),)
+
+
+class MediaRow(Base):
+    """An evidence file, stored by content hash; the id comes from the edge, the name never."""
+
+    __tablename__ = "media"
+
+    media_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # clip | snapshot
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(32))
+    start_ts: Mapped[float] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class EventMessageRow(Base):
@@ -88,3 +112,4 @@ class EventMessageRow(Base):
 EDGES = cast(Table, EdgeRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
 MESSAGES = cast(Table, EventMessageRow.__table__)
+MEDIA = cast(Table, MediaRow.__table__)

@@ -114,6 +114,37 @@ class ZoneConfig(Strict):
         return self
 
 
+class ClipConfig(Strict):
+    """Evidence clips: frames kept in a ring buffer so a clip starts before its event."""
+
+    enabled: bool = True
+    pre_roll_s: float = Field(5.0, ge=0, description="Clip starts this long before the event.")
+    post_roll_s: float = Field(3.0, ge=0, description="Clip goes on this long after the end.")
+    max_s: float = Field(60.0, gt=0, description="Longest clip; a long incident is cut here.")
+    buffer_s: float = Field(10.0, gt=0, description="Ring buffer length; at least pre_roll_s.")
+    fps: float = Field(10.0, gt=0, le=30, description="Frames per second kept and encoded.")
+    width_px: int = Field(640, ge=64, le=3840, description="Frames are scaled to this width.")
+    jpeg_quality: int = Field(80, ge=10, le=100, description="Quality of buffered frames.")
+    crf: int = Field(28, ge=0, le=51, description="H.264 quality (lower is better, larger).")
+    queue_frames: int = Field(600, ge=10, description="Encoder queue; full means frames dropped.")
+
+    @model_validator(mode="after")
+    def _buffer(self) -> ClipConfig:
+        if self.buffer_s < self.pre_roll_s:
+            raise ValueError("buffer_s must be at least pre_roll_s")
+        return self
+
+
+class PrivacyConfig(Strict):
+    """Blur people in stored clips and snapshots before anything is written."""
+
+    blur_people: bool = False
+    classes: list[str] = Field(default_factory=lambda: ["person"])
+    upper_fraction: float = Field(
+        0.5, gt=0, le=1, description="Blur this top share of each box (head and upper body)."
+    )
+
+
 class CameraConfig(Strict):
     id: str = Field(description="Stable camera id, used in events.")
     name: str | None = None
@@ -122,6 +153,8 @@ class CameraConfig(Strict):
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
+    clips: ClipConfig = Field(default_factory=ClipConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     zones: list[ZoneConfig] = Field(default_factory=list)
 
     _doc: YamlDocument | None = PrivateAttr(default=None)

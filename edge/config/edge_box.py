@@ -34,6 +34,12 @@ class AggregatorLink(_Strict):
     max_backoff_s: float = Field(
         60.0, gt=0, description="Longest wait between resends of one message."
     )
+    http_url: str | None = Field(
+        None, description="Aggregator HTTP base URL for evidence uploads, http(s)://host:port."
+    )
+    token_file: Path | None = Field(
+        None, description="File holding this box's upload token (aggregator edges token)."
+    )
     heartbeat_s: float = Field(1.0, gt=0, description="Heartbeat period; 3 missed = disconnected.")
 
     @field_validator("endpoint")
@@ -70,6 +76,9 @@ def load_edge_config(path: Path) -> EdgeBoxConfig:
                 update={
                     "server_public_key": rel(cfg.aggregator.server_public_key),
                     "secret_key": rel(cfg.aggregator.secret_key),
+                    "token_file": rel(cfg.aggregator.token_file)
+                    if cfg.aggregator.token_file
+                    else None,
                 }
             ),
         }
