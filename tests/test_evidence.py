@@ -56,6 +56,7 @@ def test_every_event_has_its_clip_and_snapshot(
     d, events = delivered
     assert len(events) == 4
     for ev in events:
+        assert (ev["clip_status"], ev["snapshot_status"]) == ("available", "available")
         clip = _media(d, ev["clip_id"])
         assert clip.status_code == 200
         assert clip.headers["content-type"] == "video/mp4"

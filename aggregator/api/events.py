@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
 from aggregator.api.deps import ServicesDep
-from aggregator.db.models import EVENTS, EventMessageRow, EventRow
+from aggregator.db.models import EVENTS, MEDIA, EventMessageRow, EventRow
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -25,7 +25,25 @@ def list_events(
         rows = conn.execute(
             select(EVENTS).order_by(EventRow.started_ts.desc()).limit(limit).offset(offset)
         ).all()
-    return {"total": total, "items": [dict(r._mapping) for r in rows]}
+        items = [dict(r._mapping) for r in rows]
+        _evidence_status(conn, items)
+    return {"total": total, "items": items}
+
+
+def _evidence_status(conn: Any, items: list[dict[str, Any]]) -> None:
+    """'available' once the upload arrived, 'pending' until then, 'none' without evidence."""
+    wanted = [i[k] for i in items for k in ("clip_id", "snapshot_id") if i.get(k)]
+    have = (
+        set(conn.execute(select(MEDIA.c.media_id).where(MEDIA.c.media_id.in_(wanted))).scalars())
+        if wanted
+        else set()
+    )
+    for item in items:
+        for kind in ("clip", "snapshot"):
+            mid = item.get(f"{kind}_id")
+            item[f"{kind}_status"] = (
+                "none" if not mid else ("available" if mid in have else "pending")
+            )
 
 
 @router.get("/{event_id}")
@@ -46,4 +64,6 @@ def get_event(event_id: str, services: ServicesDep) -> dict[str, Any]:
             .where(EventMessageRow.event_id == event_id)
             .order_by(EventMessageRow.ts)
         ).all()
-    return {**dict(row._mapping), "history": [dict(h._mapping) for h in history]}
+        item = dict(row._mapping)
+        _evidence_status(conn, [item])
+    return {**item, "history": [dict(h._mapping) for h in history]}
