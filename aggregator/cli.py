@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from edge.errors import StreetwatchError
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except StreetwatchError as exc:
-            click.echo(f"aggregator: error: {exc}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            sys.exit(130)
-
+from edge.cli_support import LOG_LEVELS, UserErrorGroup, setup_logging
 
 CONFIG = click.option(
     "--config",
@@ -33,19 +19,17 @@ CONFIG = click.option(
 )
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=LOG_LEVELS,
     default="info",
     show_default=True,
     help="How much the service logs to stderr.",
 )
 def cli(log_level: str) -> None:
     """Streetwatch aggregator: central ingest, storage and review."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level)
 
 
 def _load(config_path: Path) -> Any:

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from edge.cli_support import LOG_LEVELS, UserErrorGroup, setup_logging
 from edge.errors import StreetwatchError
 
-EXIT_USER_ERROR = 1
 
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except StreetwatchError as exc:
-            click.echo(f"edge: error: {exc}", err=True)
-            sys.exit(EXIT_USER_ERROR)
-        except KeyboardInterrupt:
-            click.echo("edge: interrupted", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=LOG_LEVELS,
     default="warning",
     show_default=True,
     help="How much the worker logs to stderr.",
@@ -38,9 +23,7 @@ class _Group(click.Group):
 @click.version_option(package_name="streetwatch")
 def cli(log_level: str) -> None:
     """Streetwatch edge worker: detect, track and turn street video into governance events."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(log_level)
 
 
 @cli.command()

@@ -8,7 +8,6 @@ counted instead.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
@@ -25,6 +24,7 @@ import numpy as np
 from edge.config.camera import ClipConfig, PrivacyConfig
 from edge.detections import Detections
 from edge.events import Event
+from edge.files import sha256_of
 from edge.privacy import blur_boxes
 from edge.ringbuffer import BufferedFrame, FrameRing, scale_to_width
 from edge.sources.base import Frame
@@ -57,14 +57,6 @@ class _Job:
     last_ts: float = 0.0
     frames: int = 0
     path: Path = field(default_factory=Path)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ClipEncoder(threading.Thread):
@@ -136,7 +128,7 @@ class ClipEncoder(threading.Thread):
                 event_id=job.event_id,
                 kind="clip",
                 path=job.path,
-                sha256=sha256_file(job.path),
+                sha256=sha256_of(job.path),
                 size=job.path.stat().st_size,
                 content_type="video/mp4",
                 start_ts=t0,
@@ -244,7 +236,7 @@ class ClipRecorder:
                 event_id=ev.event_id,
                 kind="snapshot",
                 path=path,
-                sha256=sha256_file(path),
+                sha256=sha256_of(path),
                 size=path.stat().st_size,
                 content_type="image/jpeg",
                 start_ts=frame.ts_s,

@@ -7,7 +7,6 @@ $STREETWATCH_ASSETS/models, then ../shared/assets/models. Nothing here touches t
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.request
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from edge.config.errors import config_error_from_validation
 from edge.config.yaml_source import read_yaml
 from edge.errors import ModelError
+from edge.files import sha256_of
 from edge.paths import ASSETS_ENV, assets_dir, project_root
 
 
@@ -95,14 +95,6 @@ def resolve_model(spec: str, manifest: Manifest, base_dir: Path | None = None) -
             return candidate.absolute()
     hint = f"; run `edge models fetch {spec}` on a connected machine" if entry.url else ""
     raise ModelError(f"model '{spec}' ({entry.file}) not found in {', '.join(looked)}{hint}")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch(

@@ -49,3 +49,16 @@ def run_edge(
         cwd=REPO,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture
+def deployment(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh aggregator deployment on SQLite in tmp_path; its processes are killed after."""
+    from tests.deploy import Deployment, database
+
+    with database("sqlite", tmp_path) as url:
+        d = Deployment(tmp_path, url)
+        try:
+            yield d
+        finally:
+            d.stop_all()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from sqlalchemy import create_engine, select
 
 from aggregator.db.models import MEDIA
 from edge.outbox import Outbox, PendingMedia
-from tests.deploy import Deployment, database
+from tests.deploy import Deployment
 
 N_CLIPS = 40
 
@@ -39,16 +38,6 @@ def _clip(path: Path, seed: int) -> None:
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
-
-
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    with database("sqlite", tmp_path) as url:
-        d = Deployment(tmp_path, url)
-        try:
-            yield d
-        finally:
-            d.stop_all()
 
 
 def _queue_clips(d: Deployment, edge: str) -> dict[str, str]:

@@ -6,10 +6,8 @@ import json
 import random
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import zmq
 from sqlalchemy import create_engine, func, select
 
@@ -17,17 +15,7 @@ from aggregator.db.models import EventRow
 from edge import wire
 from edge.keys import load_pair, load_public
 from edge.loadgen import message
-from tests.deploy import Deployment, database
-
-
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    with database("sqlite", tmp_path) as url:
-        d = Deployment(tmp_path, url)
-        try:
-            yield d
-        finally:
-            d.stop_all()
+from tests.deploy import Deployment
 
 
 def _stored(d: Deployment) -> int:

@@ -9,7 +9,8 @@ import pytest
 
 from edge import model_catalog
 from edge.errors import ModelError
-from edge.model_catalog import Manifest, ModelEntry, fetch, load_manifest, resolve_model, sha256_of
+from edge.files import sha256_of
+from edge.model_catalog import Manifest, ModelEntry, fetch, load_manifest, resolve_model
 
 
 def test_manifest_lists_the_shipped_models(assets: Path) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edge.loadgen import message
 from edge.outbox import Outbox, OutboxFullError
-from tests.deploy import Deployment, database
+from tests.deploy import Deployment
 
 
 def test_messages_survive_reopening_and_seq_is_never_reused(tmp_path: Path) -> None:
@@ -48,16 +47,6 @@ def test_meta_is_committed_with_the_message(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
     box.put(b"a", "start", meta={"progress": "1"})
     assert box.meta()["progress"] == "1"
-
-
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    with database("sqlite", tmp_path) as url:
-        d = Deployment(tmp_path, url)
-        try:
-            yield d
-        finally:
-            d.stop_all()
 
 
 def test_rejected_message_goes_to_dead_letter_not_retried(deployment: Deployment) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from edge.config.errors import config_error_from_validation
-from edge.config.yaml_source import read_yaml
-from edge.errors import ConfigError
+from edge.config.loading import load_yaml_model
 
 
 class _Strict(BaseModel):
@@ -54,13 +52,7 @@ class AggregatorConfig(_Strict):
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:
-    doc = read_yaml(path)
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{path}: an aggregator config must be a YAML mapping")
-    try:
-        cfg = AggregatorConfig.model_validate(doc.data)
-    except ValidationError as exc:
-        raise config_error_from_validation(doc, exc) from None
+    cfg, _ = load_yaml_model(path, AggregatorConfig, "an aggregator config")
     base = path.parent
     url = cfg.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.config.errors import config_error_from_validation
-from edge.config.yaml_source import read_yaml
-from edge.errors import ConfigError
+from edge.config.loading import load_yaml_model
 
 
 class _Strict(BaseModel):
@@ -57,13 +55,7 @@ class EdgeBoxConfig(_Strict):
 
 
 def load_edge_config(path: Path) -> EdgeBoxConfig:
-    doc = read_yaml(path)
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{path}: an edge config must be a YAML mapping")
-    try:
-        cfg = EdgeBoxConfig.model_validate(doc.data)
-    except ValidationError as exc:
-        raise config_error_from_validation(doc, exc) from None
+    cfg, _ = load_yaml_model(path, EdgeBoxConfig, "an edge config")
     base = path.parent
 
     def rel(p: Path) -> Path:

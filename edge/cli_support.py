@@ -1,0 +1,37 @@
+"""What the `edge` and `aggregator` command lines share: one-line user errors."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from edge.errors import StreetwatchError
+
+EXIT_USER_ERROR = 1
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
+
+
+class UserErrorGroup(click.Group):
+    """A StreetwatchError becomes ``PROG: error: message`` on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        prog = ctx.find_root().info_name or "streetwatch"
+        try:
+            return super().invoke(ctx)
+        except StreetwatchError as exc:
+            click.echo(f"{prog}: error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo(f"{prog}: interrupted", err=True)
+            sys.exit(130)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Alembic announces every plugin it loads at INFO; that is noise in a service log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
