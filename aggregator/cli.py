@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from edge.cli_support import LOG_LEVELS, UserErrorGroup, setup_logging
+from edge.errors import StreetwatchError
 
 CONFIG = click.option(
     "--config",
@@ -131,6 +132,58 @@ def edges_list(config_path: Path) -> None:
     for e in _registry(config_path).list():
         state = "revoked" if e["revoked_at"] else "allowed"
         click.echo(f"{e['edge_id']:<24} {state:<8} {e['public_key']}  received {e['received']}")
+
+
+@cli.group()
+def users() -> None:
+    """Operator accounts (viewer, operator, supervisor, admin)."""
+
+
+@users.command("add")
+@CONFIG
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "supervisor", "admin"]),
+    default="operator",
+    show_default=True,
+    help="What the account may do.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the password from this file instead of asking for it.",
+)
+def users_add(config_path: Path, username: str, role: str, password_file: Path | None) -> None:
+    """Create an account; `--role admin` for the first one."""
+    from aggregator.auth import Accounts
+    from aggregator.db.engine import make_engine, migrate
+
+    if password_file is not None:
+        try:
+            password = password_file.read_text().strip()
+        except OSError as exc:
+            raise StreetwatchError(f"{password_file}: cannot read: {exc.strerror}") from None
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    cfg = _load(config_path)
+    migrate(cfg.database_url)
+    Accounts(make_engine(cfg.database_url)).add_user(username, password, role)
+    click.echo(f"user {username} ({role}) created")
+
+
+@users.command("list")
+@CONFIG
+def users_list(config_path: Path) -> None:
+    """Show the accounts and their roles."""
+    from aggregator.auth import Accounts
+    from aggregator.db.engine import make_engine, migrate
+
+    cfg = _load(config_path)
+    migrate(cfg.database_url)
+    for u in Accounts(make_engine(cfg.database_url)).list_users():
+        click.echo(f"{u.username:<24} {u.role}")
 
 
 @cli.group()

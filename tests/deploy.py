@@ -129,8 +129,42 @@ class Deployment:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    ADMIN_PASSWORD = "admin-password-for-tests"
+
+    def _ensure_admin(self) -> None:
+        if getattr(self, "_admin_made", False):
+            return
+        pw = self.root / "admin.password"
+        pw.write_text(self.ADMIN_PASSWORD)
+        self.run(
+            "aggregator",
+            "users",
+            "add",
+            "-c",
+            "aggregator.yaml",
+            "admin",
+            "--role",
+            "admin",
+            "--password-file",
+            str(pw),
+        )
+        self._admin_made = True
+
+    def client(self, username: str = "admin", password: str | None = None) -> httpx.Client:
+        """An HTTP client logged in to the running aggregator (admin by default)."""
+        if username == "admin":
+            self._ensure_admin()
+        c = httpx.Client(base_url=self.url, timeout=30)
+        r = c.post(
+            "/api/v1/auth/login",
+            json={"username": username, "password": password or self.ADMIN_PASSWORD},
+        )
+        r.raise_for_status()
+        c.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        return c
+
     def ingest_status(self) -> dict[str, object]:
-        r = httpx.get(f"{self.url}/api/v1/ingest", timeout=5)
+        r = self.client().get("/api/v1/ingest")
         r.raise_for_status()
         data: dict[str, object] = r.json()
         return data

@@ -40,14 +40,14 @@ def delivered(
                 log="replay.log",
             )
             assert res.wait(300) == 0, (root / "replay.log").read_text()[-3000:]
-            events = httpx.get(f"{d.url}/api/v1/events", params={"limit": 100}).json()["items"]
+            events = d.client().get("/api/v1/events", params={"limit": 100}).json()["items"]
             yield d, events
         finally:
             d.stop_all()
 
 
 def _media(d: Deployment, media_id: str, **kw: object) -> httpx.Response:
-    return httpx.get(f"{d.url}/api/v1/media/{media_id}", timeout=10, **kw)  # type: ignore[arg-type]
+    return d.client().get(f"/api/v1/media/{media_id}", **kw)  # type: ignore[arg-type]
 
 
 def test_every_event_has_its_clip_and_snapshot(
@@ -129,7 +129,10 @@ def test_clip_plays_in_headless_chromium(delivered: tuple[Deployment, list[dict]
                 "--no-first-run",
             ],
         )
-        page = browser.new_page()
+        context = browser.new_context()
+        token = d.client().headers["Authorization"].removeprefix("Bearer ")
+        context.add_cookies([{"name": "sw_session", "value": token, "url": d.url}])
+        page = context.new_page()
         page.goto(f"{d.url}/healthz")  # same origin as the media
         for ev in events:
             duration = page.evaluate(

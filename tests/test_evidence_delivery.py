@@ -81,9 +81,10 @@ def _check(d: Deployment, hashes: dict[str, str]) -> None:
         rows = conn.execute(select(MEDIA.c.media_id, MEDIA.c.sha256)).all()
     engine.dispose()
     assert sorted(r.media_id for r in rows) == sorted(hashes)  # each exactly once
+    client = d.client()
     for r in rows:
         assert r.sha256 == hashes[r.media_id]
-        body = httpx.get(f"{d.url}/api/v1/media/{r.media_id}", timeout=10).content
+        body = client.get(f"/api/v1/media/{r.media_id}").content
         assert hashlib.sha256(body).hexdigest() == hashes[r.media_id]  # byte-identical
 
 

@@ -81,8 +81,13 @@ def test_event_shows_clip_pending_until_it_arrives(tmp_path: Path) -> None:
     media, events = _setup(tmp_path)
     clip_id = str(uuid.uuid4())
     event_id = _event(events, 0, clip_id=clip_id)
-    app = create_app(Services(media.engine, EdgeRegistry(media.engine), None, media))
-    client = TestClient(app)
+    services = Services(media.engine, EdgeRegistry(media.engine), None, media)
+    services.accounts.add_user("olga", "operator-password", "operator")
+    client = TestClient(create_app(services))
+    token = client.post(
+        "/api/v1/auth/login", json={"username": "olga", "password": "operator-password"}
+    ).json()["token"]
+    client.headers["Authorization"] = f"Bearer {token}"
     assert client.get(f"/api/v1/events/{event_id}").json()["clip_status"] == "pending"
     assert client.get(f"/api/v1/media/{clip_id}").status_code == 404
     mp4 = b"\x00\x00\x00\x18ftypisom" + b"\x00" * 2000

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
+from aggregator.auth import Accounts
 from aggregator.edges import EdgeRegistry
 from aggregator.ingest import IngestServer
 from aggregator.media import MediaStore
@@ -19,6 +20,10 @@ class Services:
     registry: EdgeRegistry
     ingest: IngestServer | None
     media: MediaStore | None = None
+    accounts: Accounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.accounts = Accounts(self.engine)
 
 
 def get_services(request: Request) -> Services:

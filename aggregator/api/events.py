@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import func, select
 
+from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
 from aggregator.db.models import EVENTS, MEDIA, EventMessageRow, EventRow
 
-router = APIRouter(prefix="/api/v1/events", tags=["events"])
+router = APIRouter(
+    prefix="/api/v1/events", tags=["events"], dependencies=[Depends(require("viewer"))]
+)
 
 
 @router.get("")

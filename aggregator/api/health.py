@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import text
 
+from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
@@ -32,7 +33,7 @@ def readyz(services: ServicesDep) -> dict[str, Any]:
     return {"status": "ready"}
 
 
-@router.get("/api/v1/ingest")
+@router.get("/api/v1/ingest", dependencies=[Depends(require("supervisor"))])
 def ingest_status(services: ServicesDep) -> dict[str, Any]:
     """Counters of the ZeroMQ ingest and, per edge, when it was last heard and its outbox depth."""
     if services.ingest is None:

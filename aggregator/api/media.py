@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
+from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
 from aggregator.db.models import EDGES
 from aggregator.media import MediaError, Upload, sniff
@@ -93,7 +94,7 @@ async def upload(
     return {"media_id": str(media_id), "stored": "new"}
 
 
-@router.get("/{media_id}")
+@router.get("/{media_id}", dependencies=[Depends(require("viewer"))])
 def download(media_id: uuid.UUID, services: ServicesDep) -> FileResponse:
     """The file; supports Range requests so video players can seek."""
     assert services.media is not None

@@ -108,8 +108,33 @@ class EventMessageRow(Base):
     )
 
 
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))  # argon2id, with its parameters
+    role: Mapped[str] = mapped_column(String(16))  # viewer | operator | supervisor | admin
+    created_at: Mapped[float] = mapped_column(Float)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SessionRow(Base):
+    """A login. Only the token's hash is stored; logging out revokes it."""
+
+    __tablename__ = "sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 # Core table handles for bulk statements (the ORM classes stay the schema's one source).
 EDGES = cast(Table, EdgeRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
 MESSAGES = cast(Table, EventMessageRow.__table__)
 MEDIA = cast(Table, MediaRow.__table__)
+USERS = cast(Table, UserRow.__table__)
+SESSIONS = cast(Table, SessionRow.__table__)
