@@ -187,6 +187,44 @@ def users_list(config_path: Path) -> None:
 
 
 @cli.group()
+def cameras() -> None:
+    """Where cameras are; cases inherit their location."""
+
+
+@cameras.command("set")
+@CONFIG
+@click.argument("camera_id")
+@click.option("--address", default="", help="Street address shown on cases.")
+@click.option("--lat", type=click.FloatRange(-90, 90), default=None, help="Latitude, degrees.")
+@click.option("--lon", type=click.FloatRange(-180, 180), default=None, help="Longitude, degrees.")
+@click.option("--grid-cell", default="", help="The city's grid cell code for the location.")
+def cameras_set(
+    config_path: Path,
+    camera_id: str,
+    address: str,
+    lat: float | None,
+    lon: float | None,
+    grid_cell: str,
+) -> None:
+    """Record or change a camera's location."""
+    from sqlalchemy import delete
+
+    from aggregator.db.engine import make_engine, migrate
+    from aggregator.db.models import CAMERAS
+
+    cfg = _load(config_path)
+    migrate(cfg.database_url)
+    with make_engine(cfg.database_url).begin() as conn:
+        conn.execute(delete(CAMERAS).where(CAMERAS.c.camera_id == camera_id))
+        conn.execute(
+            CAMERAS.insert().values(
+                camera_id=camera_id, address=address, lat=lat, lon=lon, grid_cell=grid_cell
+            )
+        )
+    click.echo(f"camera {camera_id}: {address or '-'} ({lat}, {lon}) {grid_cell}")
+
+
+@cli.group()
 def keys() -> None:
     """Manage the aggregator's own CURVE key pair."""
 

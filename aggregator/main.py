@@ -9,7 +9,7 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-from aggregator.api import auth, events, health, media
+from aggregator.api import auth, cases, events, health, media, open311, stats
 from aggregator.api.deps import Services
 from aggregator.core.config import AggregatorConfig
 from aggregator.db.engine import make_engine, migrate
@@ -23,7 +23,16 @@ log = logging.getLogger(__name__)
 
 
 #: Every router of the API, in the order they are mounted (the route-walking test reads it).
-ROUTERS = (health.router, auth.router, auth.users_router, events.router, media.router)
+ROUTERS = (
+    health.router,
+    auth.router,
+    auth.users_router,
+    events.router,
+    cases.router,
+    media.router,
+    open311.router,
+    stats.router,
+)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -44,7 +53,7 @@ def serve(cfg: AggregatorConfig) -> None:
     if ingest.error is not None:
         raise StreetwatchError(f"ingest could not start on {cfg.ingest.bind}: {ingest.error}")
     store = MediaStore(cfg.media, engine)
-    app = create_app(Services(engine, registry, ingest, store))
+    app = create_app(Services(engine, registry, ingest, store, cfg.cases))
 
     def retention() -> None:
         while ingest.is_alive():

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from aggregator.auth import Accounts
+from aggregator.core.config import CasesConfig
 from aggregator.edges import EdgeRegistry
 from aggregator.ingest import IngestServer
 from aggregator.media import MediaStore
@@ -20,6 +21,7 @@ class Services:
     registry: EdgeRegistry
     ingest: IngestServer | None
     media: MediaStore | None = None
+    cases: CasesConfig = field(default_factory=CasesConfig)
     accounts: Accounts = field(init=False)
 
     def __post_init__(self) -> None:

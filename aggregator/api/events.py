@@ -1,36 +1,68 @@
-"""Stored events (the review API proper arrives with the review issue)."""
+"""Events: the review queue with filters, one event with its history, and review actions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
-from aggregator.db.models import EVENTS, MEDIA, EventMessageRow, EventRow
+from aggregator.auth import User
+from aggregator.db.models import AUDIT, EVENTS, MEDIA, EventMessageRow
+from aggregator.review import Review, ReviewError
 
 router = APIRouter(
     prefix="/api/v1/events", tags=["events"], dependencies=[Depends(require("viewer"))]
 )
+Operator = Annotated[User, Depends(require("operator"))]
 
 
 @router.get("")
 def list_events(
     services: ServicesDep,
-    limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    camera: str | None = None,
+    zone: str | None = None,
+    type: str | None = None,
+    status: Literal["new", "confirmed", "dismissed"] | None = None,
+    severity: Literal["low", "medium", "high"] | None = None,
+    since: Annotated[float | None, Query(description="started_ts at or after, seconds")] = None,
+    until: Annotated[float | None, Query(description="started_ts before, seconds")] = None,
+    has_clip: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """Events, newest first, with the total count."""
+    """Events, newest first, filtered, with the total that match."""
+    conds = []
+    for col, value in (
+        ("camera", camera),
+        ("zone", zone),
+        ("type", type),
+        ("review_status", status),
+        ("severity", severity),
+    ):
+        if value is not None:
+            conds.append(EVENTS.c[col] == value)
+    if since is not None:
+        conds.append(EVENTS.c.started_ts >= since)
+    if until is not None:
+        conds.append(EVENTS.c.started_ts < until)
+    if has_clip is not None:
+        conds.append(EVENTS.c.clip_id.is_not(None) if has_clip else EVENTS.c.clip_id.is_(None))
     with services.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(EventRow)).scalar_one()
+        total = conn.execute(select(func.count()).select_from(EVENTS).where(*conds)).scalar_one()
         rows = conn.execute(
-            select(EVENTS).order_by(EventRow.started_ts.desc()).limit(limit).offset(offset)
+            select(EVENTS)
+            .where(*conds)
+            .order_by(EVENTS.c.started_ts.desc(), EVENTS.c.event_id)
+            .limit(limit)
+            .offset(offset)
         ).all()
         items = [dict(r._mapping) for r in rows]
         _evidence_status(conn, items)
-    return {"total": total, "items": items}
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 def _evidence_status(conn: Any, items: list[dict[str, Any]]) -> None:
@@ -51,9 +83,9 @@ def _evidence_status(conn: Any, items: list[dict[str, Any]]) -> None:
 
 @router.get("/{event_id}")
 def get_event(event_id: str, services: ServicesDep) -> dict[str, Any]:
-    """One event with its lifecycle history in order."""
+    """One event with its lifecycle history, evidence links and review trail."""
     with services.engine.connect() as conn:
-        row = conn.execute(select(EVENTS).where(EventRow.event_id == event_id)).first()
+        row = conn.execute(select(EVENTS).where(EVENTS.c.event_id == event_id)).first()
         if row is None:
             raise HTTPException(404, f"no event {event_id}")
         history = conn.execute(
@@ -67,6 +99,85 @@ def get_event(event_id: str, services: ServicesDep) -> dict[str, Any]:
             .where(EventMessageRow.event_id == event_id)
             .order_by(EventMessageRow.ts)
         ).all()
+        trail = conn.execute(
+            select(AUDIT)
+            .where(AUDIT.c.entity == "event", AUDIT.c.entity_id == event_id)
+            .order_by(AUDIT.c.at)
+        ).all()
         item = dict(row._mapping)
         _evidence_status(conn, [item])
-    return {**item, "history": [dict(h._mapping) for h in history]}
+    for kind in ("clip", "snapshot"):
+        if item[f"{kind}_id"]:
+            item[f"{kind}_url"] = f"/api/v1/media/{item[f'{kind}_id']}"
+    return {
+        **item,
+        "history": [dict(h._mapping) for h in history],
+        "audit": [dict(a._mapping) for a in trail],
+    }
+
+
+class ConfirmIn(BaseModel):
+    note: str | None = Field(None, max_length=512)
+
+
+class DismissIn(BaseModel):
+    reason: Literal["false_positive", "duplicate", "not_actionable"]
+    note: str | None = Field(None, max_length=512)
+
+
+class BulkIn(BaseModel):
+    event_ids: list[str] = Field(min_length=1, max_length=500)
+    action: Literal["confirm", "dismiss"]
+    reason: Literal["false_positive", "duplicate", "not_actionable"] | None = None
+    note: str | None = Field(None, max_length=512)
+
+
+def _review(services: ServicesDep) -> Review:
+    return Review(services.engine, services.cases)
+
+
+def _run(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except ReviewError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+@router.post("/{event_id}/confirm")
+def confirm(
+    event_id: str, body: ConfirmIn, services: ServicesDep, user: Operator
+) -> dict[str, Any]:
+    """Confirm a real problem: it becomes a case, or joins the open case of its camera,
+    zone and type."""
+    case_id = _run(_review(services).confirm, event_id, user, body.note)
+    return {"event_id": event_id, "case_id": case_id}
+
+
+@router.post("/{event_id}/dismiss")
+def dismiss(
+    event_id: str, body: DismissIn, services: ServicesDep, user: Operator
+) -> dict[str, Any]:
+    """Dismiss with a reason: false_positive, duplicate or not_actionable."""
+    _run(_review(services).dismiss, event_id, user, body.reason, body.note)
+    return {"event_id": event_id, "status": "dismissed", "reason": body.reason}
+
+
+@router.post("/bulk")
+def bulk(body: BulkIn, services: ServicesDep, user: Operator) -> dict[str, Any]:
+    """Confirm or dismiss many events; each result says what happened to that event."""
+    if body.action == "dismiss" and body.reason is None:
+        raise HTTPException(422, "dismissing needs a reason")
+    review = _review(services)
+    results = []
+    for event_id in body.event_ids:
+        try:
+            if body.action == "confirm":
+                results.append(
+                    {"event_id": event_id, "case_id": review.confirm(event_id, user, body.note)}
+                )
+            else:
+                review.dismiss(event_id, user, str(body.reason), body.note)
+                results.append({"event_id": event_id, "status": "dismissed"})
+        except ReviewError as exc:
+            results.append({"event_id": event_id, "error": str(exc), "status_code": exc.status})
+    return {"results": results}

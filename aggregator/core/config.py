@@ -35,6 +35,47 @@ class MediaConfig(_Strict):
     prune_every_s: float = Field(300.0, gt=0)
 
 
+class CategoryConfig(_Strict):
+    """How a confirmed event of one type is filed: who fixes it and how soon."""
+
+    category: str
+    department: str
+    time_limit_h: float = Field(gt=0, description="Deadline after the case is filed, hours.")
+    priority: str = Field("normal", pattern="^(low|normal|high|urgent)$")
+
+
+def _default_categories() -> dict[str, CategoryConfig]:
+    return {
+        "crowding": CategoryConfig(
+            category="public order", department="police", time_limit_h=2, priority="high"
+        ),
+        "illegal_parking": CategoryConfig(
+            category="traffic", department="traffic enforcement", time_limit_h=24
+        ),
+        "nonmotor_parking": CategoryConfig(
+            category="traffic", department="traffic enforcement", time_limit_h=72, priority="low"
+        ),
+        "street_vending": CategoryConfig(
+            category="street order", department="market inspection", time_limit_h=48
+        ),
+        "litter": CategoryConfig(
+            category="sanitation", department="street cleaning", time_limit_h=48
+        ),
+    }
+
+
+class CasesConfig(_Strict):
+    categories: dict[str, CategoryConfig] = Field(default_factory=_default_categories)
+    fallback: CategoryConfig = Field(
+        default_factory=lambda: CategoryConfig(
+            category="other", department="city services", time_limit_h=72
+        )
+    )
+
+    def for_type(self, event_type: str) -> CategoryConfig:
+        return self.categories.get(event_type, self.fallback)
+
+
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -49,6 +90,7 @@ class AggregatorConfig(_Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
+    cases: CasesConfig = Field(default_factory=CasesConfig)
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:

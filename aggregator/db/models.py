@@ -65,6 +65,10 @@ class EventRow(Base):
     clip_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     review_status: Mapped[str] = mapped_column(String(16), default="new", server_default="new")
+    review_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    case_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     __table_args__ = (Index("ix_events_camera_started", "camera", "started_ts"),)
 
@@ -131,6 +135,59 @@ class SessionRow(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class CameraRow(Base):
+    """Where a camera is; cases inherit it."""
+
+    __tablename__ = "cameras"
+
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(256), default="")
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grid_cell: Mapped[str] = mapped_column(String(32), default="")
+
+
+class CaseRow(Base):
+    """A real problem handed to a department: confirmed events of one camera, zone and type."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    zone: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    deadline_at: Mapped[float] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(256), default="")
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grid_cell: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_cases_open_key", "camera", "zone", "type", "status"),)
+
+
+class AuditRow(Base):
+    """Every change people make: who, when, what, why."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(16))  # event | case
+    entity_id: Mapped[str] = mapped_column(String(36), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+
 # Core table handles for bulk statements (the ORM classes stay the schema's one source).
 EDGES = cast(Table, EdgeRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
@@ -138,3 +195,6 @@ MESSAGES = cast(Table, EventMessageRow.__table__)
 MEDIA = cast(Table, MediaRow.__table__)
 USERS = cast(Table, UserRow.__table__)
 SESSIONS = cast(Table, SessionRow.__table__)
+CAMERAS = cast(Table, CameraRow.__table__)
+CASES = cast(Table, CaseRow.__table__)
+AUDIT = cast(Table, AuditRow.__table__)

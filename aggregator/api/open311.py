@@ -1,0 +1,114 @@
+"""Open311 GeoReport v2 (JSON): cases as service requests, event types as services, so
+existing city systems can read them without a custom integration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy import select
+
+from aggregator.api.auth import require
+from aggregator.api.deps import ServicesDep
+from aggregator.db.models import CASES, EVENTS
+
+router = APIRouter(
+    prefix="/open311/v2", tags=["open311"], dependencies=[Depends(require("viewer"))]
+)
+CLOSED = ("closed", "cancelled", "verified")
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
+
+
+@router.get("/services.json")
+def services_json(services: ServicesDep) -> list[dict[str, Any]]:
+    """One service per event type the city handles."""
+    cats = services.cases.categories
+    return [
+        {
+            "service_code": code,
+            "service_name": code.replace("_", " "),
+            "description": f"{c.category}: handled by {c.department} within {c.time_limit_h:g} h",
+            "metadata": False,
+            "type": "realtime",
+            "keywords": c.category,
+            "group": c.department,
+        }
+        for code, c in sorted(cats.items())
+    ]
+
+
+def _request(row: Any, media: str | None) -> dict[str, Any]:
+    return {
+        "service_request_id": str(row.id),
+        "status": "closed" if row.status in CLOSED else "open",
+        "status_notes": row.status.replace("_", " "),
+        "service_name": row.type.replace("_", " "),
+        "service_code": row.type,
+        "description": f"{row.category} at {row.camera}/{row.zone}",
+        "agency_responsible": row.department,
+        "service_notice": f"priority {row.priority}",
+        "requested_datetime": _iso(row.created_at),
+        "updated_datetime": _iso(row.updated_at),
+        "expected_datetime": _iso(row.deadline_at),
+        "address": row.address or None,
+        "address_id": row.grid_cell or None,
+        "zipcode": None,
+        "lat": row.lat,
+        "long": row.lon,
+        "media_url": media,
+    }
+
+
+def _snapshot_urls(conn: Any, case_ids: list[int]) -> dict[int, str]:
+    rows = conn.execute(
+        select(EVENTS.c.case_id, EVENTS.c.snapshot_id)
+        .where(EVENTS.c.case_id.in_(case_ids), EVENTS.c.snapshot_id.is_not(None))
+        .order_by(EVENTS.c.started_ts)
+    ).all()
+    out: dict[int, str] = {}
+    for case_id, snap in rows:
+        out.setdefault(case_id, f"/api/v1/media/{snap}")
+    return out
+
+
+@router.get("/requests.json")
+def requests_json(
+    services: ServicesDep,
+    service_code: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Service requests (cases), newest first, at most 1000 as the standard suggests."""
+    conds = []
+    if service_code:
+        conds.append(CASES.c.type == service_code)
+    if status == "open":
+        conds.append(CASES.c.status.not_in(CLOSED))
+    elif status == "closed":
+        conds.append(CASES.c.status.in_(CLOSED))
+    if start_date:
+        conds.append(CASES.c.created_at >= start_date.timestamp())
+    if end_date:
+        conds.append(CASES.c.created_at < end_date.timestamp())
+    with services.engine.connect() as conn:
+        rows = conn.execute(
+            select(CASES).where(*conds).order_by(CASES.c.id.desc()).limit(1000)
+        ).all()
+        media = _snapshot_urls(conn, [r.id for r in rows])
+    return [_request(r, media.get(r.id)) for r in rows]
+
+
+@router.get("/requests/{request_id}.json")
+def request_json(request_id: int, services: ServicesDep) -> list[dict[str, Any]]:
+    """One service request (a list of one, as GeoReport v2 answers)."""
+    with services.engine.connect() as conn:
+        row = conn.execute(select(CASES).where(CASES.c.id == request_id)).first()
+        if row is None:
+            raise HTTPException(404, f"no service request {request_id}")
+        media = _snapshot_urls(conn, [row.id])
+    return [_request(row, media.get(row.id))]
