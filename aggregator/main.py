@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from aggregator.api import auth, cases, events, health, media, open311, stats
 from aggregator.api.deps import Services
@@ -21,6 +24,8 @@ from edge.errors import StreetwatchError
 
 log = logging.getLogger(__name__)
 
+
+UI_DIR = Path(__file__).resolve().parent / "ui"
 
 #: Every router of the API, in the order they are mounted (the route-walking test reads it).
 ROUTERS = (
@@ -40,6 +45,13 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     for router in ROUTERS:
         app.include_router(router)
+    # The review UI: static files, no build step and nothing from the internet.
+    app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
     return app
 
 

@@ -151,3 +151,76 @@ def test_clip_plays_in_headless_chromium(delivered: tuple[Deployment, list[dict]
             assert duration[0] >= 3  # HAVE_FUTURE_DATA: playable
             assert abs(duration[1] - clips[ev["clip_id"]]) <= 1.0
         browser.close()
+
+
+def test_review_ui_in_headless_chromium(delivered: tuple[Deployment, list[dict]]) -> None:
+    """Log in, filter, open an event, play its clip, confirm it into a case, dispatch the
+    case, dismiss another event with a reason; the API then shows all of it."""
+    import os
+
+    from playwright.sync_api import expect, sync_playwright
+
+    d, events = delivered
+    admin = d.client()  # makes the admin account
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{d.url}/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", d.ADMIN_PASSWORD)
+        page.click("#login-form button[type=submit]")
+        expect(page.locator("#who")).to_contain_text("admin (admin)")
+        page.select_option("select[name=type]", "litter")
+        page.check("input[name=has_clip]")
+        page.click("#filters button[type=submit]")
+        items = page.locator("#queue li[data-event]")
+        expect(items).to_have_count(len(events))
+        first_id = items.nth(0).get_attribute("data-event")
+        items.nth(0).click()
+        video = page.locator("#clip")
+        expect(video).to_be_visible()
+        page.evaluate("document.getElementById('clip').play()")
+        page.wait_for_function("document.getElementById('clip').currentTime > 0.5", timeout=15000)
+        shots = os.environ.get("STREETWATCH_SCREENSHOT_DIR")
+        if shots:
+            page.evaluate("document.getElementById('clip').pause()")
+            page.screenshot(path=f"{shots}/review.png")
+        page.keyboard.press("c")
+        expect(page.locator("#detail")).to_contain_text("Confirmed into case #")
+        page.goto(f"{d.url}/ui/#cases")
+        page.locator("#cases tbody tr").first.click()
+        page.click("#case-detail button[data-status=dispatched]")
+        expect(page.locator("#cases tbody tr").first).to_contain_text("dispatched")
+        page.goto(f"{d.url}/ui/#queue")
+        page.select_option("select[name=type]", "litter")
+        page.click("#filters button[type=submit]")
+        expect(items).to_have_count(len(events) - 1)  # the confirmed one left the "new" queue
+        second_id = items.nth(0).get_attribute("data-event")
+        items.nth(0).click()
+        expect(page.locator("#dismiss-btn")).to_be_enabled()
+        page.keyboard.press("d")
+        page.keyboard.press("2")
+        expect(page.locator("#detail .tag.dismissed").first).to_be_visible()
+        browser.close()
+    assert errors == []
+    first = admin.get(f"/api/v1/events/{first_id}").json()
+    assert first["review_status"] == "confirmed"
+    case = admin.get(f"/api/v1/cases/{first['case_id']}").json()
+    assert case["status"] == "dispatched"
+    assert [a["action"] for a in case["audit"]] == ["file_case", "update_case"]
+    assert [a["username"] for a in case["audit"]] == ["admin", "admin"]
+    second = admin.get(f"/api/v1/events/{second_id}").json()
+    assert (second["review_status"], second["review_reason"]) == ("dismissed", "duplicate")
+    assert second["audit"][-1]["action"] == "dismiss"
