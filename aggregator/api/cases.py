@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from aggregator.api.auth import require
-from aggregator.api.deps import ServicesDep
+from aggregator.api.deps import RowId, ServicesDep
 from aggregator.auth import User
 from aggregator.db.models import AUDIT, CASES, EVENTS
 from aggregator.review import Review, ReviewError
@@ -51,7 +51,7 @@ def list_cases(
 
 
 @router.get("/{case_id}")
-def get_case(case_id: int, services: ServicesDep) -> dict[str, Any]:
+def get_case(case_id: RowId, services: ServicesDep) -> dict[str, Any]:
     """One case with its events and every change made to it."""
     with services.engine.connect() as conn:
         row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
@@ -91,7 +91,7 @@ class CaseUpdate(BaseModel):
 
 @router.patch("/{case_id}")
 def update_case(
-    case_id: int, body: CaseUpdate, services: ServicesDep, user: Operator
+    case_id: RowId, body: CaseUpdate, services: ServicesDep, user: Operator
 ) -> dict[str, Any]:
     """Dispatch, progress, resolve (operator); verify, close, cancel, reopen (supervisor)."""
     try:

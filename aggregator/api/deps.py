@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 
 from aggregator.auth import Accounts
@@ -34,3 +34,5 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+#: A database row id in a path: bounded, so no request can overflow the integer column.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]

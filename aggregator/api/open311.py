@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
 from aggregator.api.auth import require
-from aggregator.api.deps import ServicesDep
+from aggregator.api.deps import RowId, ServicesDep
 from aggregator.db.models import CASES, EVENTS
 
 router = APIRouter(
@@ -104,7 +104,7 @@ def requests_json(
 
 
 @router.get("/requests/{request_id}.json")
-def request_json(request_id: int, services: ServicesDep) -> list[dict[str, Any]]:
+def request_json(request_id: RowId, services: ServicesDep) -> list[dict[str, Any]]:
     """One service request (a list of one, as GeoReport v2 answers)."""
     with services.engine.connect() as conn:
         row = conn.execute(select(CASES).where(CASES.c.id == request_id)).first()
