@@ -18,6 +18,7 @@ router = APIRouter(
     prefix="/api/v1/events", tags=["events"], dependencies=[Depends(require("viewer"))]
 )
 Operator = Annotated[User, Depends(require("operator"))]
+COUNT_CAP = 10_000
 
 
 @router.get("")
@@ -52,7 +53,9 @@ def list_events(
     if has_clip is not None:
         conds.append(EVENTS.c.clip_id.is_not(None) if has_clip else EVENTS.c.clip_id.is_(None))
     with services.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(EVENTS).where(*conds)).scalar_one()
+        # Counting a million matches costs more than the page: count up to a cap.
+        capped = select(EVENTS.c.event_id).where(*conds).limit(COUNT_CAP + 1).subquery()
+        total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
         rows = conn.execute(
             select(EVENTS)
             .where(*conds)
@@ -62,7 +65,13 @@ def list_events(
         ).all()
         items = [dict(r._mapping) for r in rows]
         _evidence_status(conn, items)
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return {
+        "total": min(total, COUNT_CAP),
+        "total_is_capped": total > COUNT_CAP,
+        "limit": limit,
+        "offset": offset,
+        "items": items,
+    }
 
 
 def _evidence_status(conn: Any, items: list[dict[str, Any]]) -> None:

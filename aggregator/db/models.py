@@ -70,7 +70,13 @@ class EventRow(Base):
     reviewed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     case_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
-    __table_args__ = (Index("ix_events_camera_started", "camera", "started_ts"),)
+    # The review queue filters by one of these and pages newest first.
+    __table_args__ = (
+        Index("ix_events_camera_started", "camera", "started_ts"),
+        Index("ix_events_status_started", "review_status", "started_ts"),
+        Index("ix_events_type_started", "type", "started_ts"),
+        Index("ix_events_started", "started_ts"),
+    )
 
 
 class MediaRow(Base):
