@@ -14,12 +14,9 @@ from sqlalchemy import select
 
 from aggregator.api.deps import Services
 from aggregator.auth import ROLES
-from aggregator.core.config import MediaConfig
-from aggregator.db.engine import make_engine, migrate
 from aggregator.db.models import USERS
-from aggregator.edges import EdgeRegistry
 from aggregator.main import ROUTERS, create_app
-from aggregator.media import MediaStore
+from tests.apihelpers import login, make_services
 
 PUBLIC = {
     "/healthz",
@@ -35,22 +32,12 @@ EDGE_TOKEN = {("/api/v1/media/{media_id}", "PUT")}  # evidence uploads use the e
 
 @pytest.fixture
 def app_and_services(tmp_path: Path) -> Iterator[tuple[Any, Services]]:
-    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
-    migrate(url)
-    engine = make_engine(url)
-    services = Services(
-        engine, EdgeRegistry(engine), None, MediaStore(MediaConfig(dir=tmp_path / "m"), engine)
-    )
-    for role in ROLES:
-        services.accounts.add_user(role, f"{role}-password", role)
+    services = make_services(tmp_path)
     yield create_app(services), services
-    engine.dispose()
+    services.engine.dispose()
 
 
-def _login(client: TestClient, role: str) -> str:
-    r = client.post("/api/v1/auth/login", json={"username": role, "password": f"{role}-password"})
-    assert r.status_code == 200, r.text
-    return str(r.json()["token"])
+_login = login
 
 
 def test_login_cookie_and_bearer_and_logout(app_and_services: tuple[Any, Services]) -> None:

@@ -10,6 +10,7 @@ import av
 import httpx
 import pytest
 
+from tests.apihelpers import CHROMIUM_ARGS
 from tests.conftest import REPO
 from tests.deploy import Deployment, database
 
@@ -120,14 +121,7 @@ def test_clip_plays_in_headless_chromium(delivered: tuple[Deployment, list[dict]
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         context = browser.new_context()
         token = d.client().headers["Authorization"].removeprefix("Bearer ")
@@ -165,14 +159,7 @@ def test_review_ui_in_headless_chromium(delivered: tuple[Deployment, list[dict]]
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         errors: list[str] = []

@@ -11,29 +11,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from aggregator.api.deps import Services
 from aggregator.auth import ROLES
-from aggregator.core.config import MediaConfig
-from aggregator.db.engine import make_engine, migrate
 from aggregator.db.models import CAMERAS
-from aggregator.edges import EdgeRegistry
 from aggregator.main import create_app
-from aggregator.media import MediaStore
 from aggregator.store import EventStore, Received
 from edge import wire
 from edge.loadgen import message
+from tests.apihelpers import make_services
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
-    migrate(url)
-    engine = make_engine(url)
-    services = Services(
-        engine, EdgeRegistry(engine), None, MediaStore(MediaConfig(dir=tmp_path / "m"), engine)
-    )
-    for role in ROLES:
-        services.accounts.add_user(role, f"{role}-password", role)
+    services = make_services(tmp_path)
+    engine = services.engine
     with engine.begin() as conn:
         conn.execute(
             CAMERAS.insert().values(
