@@ -31,7 +31,7 @@ def list_cases(
     department: str | None = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     """Cases, newest first; overdue = still open past their deadline."""
     conds = []

@@ -33,7 +33,7 @@ def list_events(
     until: Annotated[float | None, Query(description="started_ts before, seconds")] = None,
     has_clip: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     """Events, newest first, filtered, with the total that match."""
     conds = []

@@ -63,6 +63,14 @@ def _request(row: Any, media: str | None) -> dict[str, Any]:
     }
 
 
+def _epoch(value: datetime, name: str) -> float:
+    """Unix seconds; a date the platform cannot convert (year 1, naive) is the caller's error."""
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise HTTPException(422, f"{name} is out of range") from None
+
+
 def _snapshot_urls(conn: Any, case_ids: list[int]) -> dict[int, str]:
     rows = conn.execute(
         select(EVENTS.c.case_id, EVENTS.c.snapshot_id)
@@ -92,9 +100,9 @@ def requests_json(
     elif status == "closed":
         conds.append(CASES.c.status.in_(CLOSED))
     if start_date:
-        conds.append(CASES.c.created_at >= start_date.timestamp())
+        conds.append(CASES.c.created_at >= _epoch(start_date, "start_date"))
     if end_date:
-        conds.append(CASES.c.created_at < end_date.timestamp())
+        conds.append(CASES.c.created_at < _epoch(end_date, "end_date"))
     with services.engine.connect() as conn:
         rows = conn.execute(
             select(CASES).where(*conds).order_by(CASES.c.id.desc()).limit(1000)
