@@ -39,6 +39,15 @@ def _load(config_path: Path) -> Any:
     return load_aggregator_config(config_path)
 
 
+def _database(config_path: Path) -> tuple[Any, Any]:
+    """The config and an engine on its database, migrated to the current schema."""
+    from aggregator.db.engine import make_engine, migrate
+
+    cfg = _load(config_path)
+    migrate(cfg.database_url)
+    return cfg, make_engine(cfg.database_url)
+
+
 @cli.command()
 @CONFIG
 def serve(config_path: Path) -> None:
@@ -54,12 +63,9 @@ def edges() -> None:
 
 
 def _registry(config_path: Path) -> Any:
-    from aggregator.db.engine import make_engine, migrate
     from aggregator.edges import EdgeRegistry
 
-    cfg = _load(config_path)
-    migrate(cfg.database_url)
-    return EdgeRegistry(make_engine(cfg.database_url))
+    return EdgeRegistry(_database(config_path)[1])
 
 
 @edges.command("add")
@@ -107,12 +113,10 @@ def media() -> None:
 @CONFIG
 def media_prune(config_path: Path) -> None:
     """Apply retention now: by age, then by total size (dismissed events' evidence first)."""
-    from aggregator.db.engine import make_engine, migrate
     from aggregator.media import MediaStore
 
-    cfg = _load(config_path)
-    migrate(cfg.database_url)
-    n = MediaStore(cfg.media, make_engine(cfg.database_url)).prune()
+    cfg, engine = _database(config_path)
+    n = MediaStore(cfg.media, engine).prune()
     click.echo(f"removed {n} evidence files")
 
 
@@ -158,7 +162,6 @@ def users() -> None:
 def users_add(config_path: Path, username: str, role: str, password_file: Path | None) -> None:
     """Create an account; `--role admin` for the first one."""
     from aggregator.auth import Accounts
-    from aggregator.db.engine import make_engine, migrate
 
     if password_file is not None:
         try:
@@ -167,9 +170,7 @@ def users_add(config_path: Path, username: str, role: str, password_file: Path |
             raise StreetwatchError(f"{password_file}: cannot read: {exc.strerror}") from None
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    cfg = _load(config_path)
-    migrate(cfg.database_url)
-    Accounts(make_engine(cfg.database_url)).add_user(username, password, role)
+    Accounts(_database(config_path)[1]).add_user(username, password, role)
     click.echo(f"user {username} ({role}) created")
 
 
@@ -178,11 +179,8 @@ def users_add(config_path: Path, username: str, role: str, password_file: Path |
 def users_list(config_path: Path) -> None:
     """Show the accounts and their roles."""
     from aggregator.auth import Accounts
-    from aggregator.db.engine import make_engine, migrate
 
-    cfg = _load(config_path)
-    migrate(cfg.database_url)
-    for u in Accounts(make_engine(cfg.database_url)).list_users():
+    for u in Accounts(_database(config_path)[1]).list_users():
         click.echo(f"{u.username:<24} {u.role}")
 
 
@@ -209,12 +207,9 @@ def cameras_set(
     """Record or change a camera's location."""
     from sqlalchemy import delete
 
-    from aggregator.db.engine import make_engine, migrate
     from aggregator.db.models import CAMERAS
 
-    cfg = _load(config_path)
-    migrate(cfg.database_url)
-    with make_engine(cfg.database_url).begin() as conn:
+    with _database(config_path)[1].begin() as conn:
         conn.execute(delete(CAMERAS).where(CAMERAS.c.camera_id == camera_id))
         conn.execute(
             CAMERAS.insert().values(
