@@ -7,17 +7,10 @@ from typing import Any
 
 import click
 
-from edge.cli_support import LOG_LEVELS, UserErrorGroup, setup_logging
+from edge.cli_support import LOG_LEVELS, UserErrorGroup, config_option, setup_logging
 from edge.errors import StreetwatchError
 
-CONFIG = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Aggregator config YAML.",
-)
+CONFIG = config_option("Aggregator config YAML.")
 
 
 @click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})

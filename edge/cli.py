@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from edge.cli_support import LOG_LEVELS, UserErrorGroup, setup_logging
+from edge.cli_support import LOG_LEVELS, UserErrorGroup, config_option, setup_logging
 from edge.errors import StreetwatchError
 
 
@@ -117,14 +117,7 @@ def detect(
 
 @cli.command()
 @click.argument("video")
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Camera config YAML (detector, detection, tracking, zones).",
-)
+@config_option("Camera config YAML (detector, detection, tracking, zones).")
 @click.option(
     "--fast",
     is_flag=True,
@@ -239,14 +232,7 @@ def replay(
 
 @cli.command("eval")
 @click.argument("video")
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Camera config YAML with the zones and rules to evaluate.",
-)
+@config_option("Camera config YAML with the zones and rules to evaluate.")
 @click.option(
     "--truth",
     "-t",
@@ -432,14 +418,7 @@ def keys_generate(name: str, directory: Path) -> None:
     click.echo(f"{public}\n{secret}")
 
 
-EDGE_CONFIG = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Edge box config YAML (edge id, outbox, aggregator link).",
-)
+EDGE_CONFIG = config_option("Edge box config YAML (edge id, outbox, aggregator link).")
 
 
 def _run_publisher(config_path: Path, extra: Any = None) -> None:

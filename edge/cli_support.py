@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from edge.errors import StreetwatchError
 
 EXIT_USER_ERROR = 1
+FC = TypeVar("FC", bound=Callable[..., Any])
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
 
 
@@ -27,6 +30,18 @@ class UserErrorGroup(click.Group):
         except KeyboardInterrupt:
             click.echo(f"{prog}: interrupted", err=True)
             sys.exit(130)
+
+
+def config_option(help_text: str) -> Callable[[FC], FC]:
+    """The required ``--config/-c FILE`` option every command that reads a YAML file takes."""
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=help_text,
+    )
 
 
 def setup_logging(level: str) -> None:
