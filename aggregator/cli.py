@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from edge.cli_support import LOG_LEVELS, UserErrorGroup, config_option, setup_logging
+from edge.cli_support import (
+    LOG_LEVELS,
+    UserErrorGroup,
+    config_option,
+    log_format_option,
+    setup_logging,
+)
 from edge.errors import StreetwatchError
 
 CONFIG = config_option("Aggregator config YAML.")
@@ -21,9 +27,10 @@ CONFIG = config_option("Aggregator config YAML.")
     show_default=True,
     help="How much the service logs to stderr.",
 )
-def cli(log_level: str) -> None:
+@log_format_option()
+def cli(log_level: str, log_format: str) -> None:
     """Streetwatch aggregator: central ingest, storage and review."""
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
 
 
 def _load(config_path: Path) -> Any:

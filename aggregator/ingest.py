@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import zmq
+from sqlalchemy import select
 from zmq.auth.thread import ThreadAuthenticator
 
 from aggregator.core.config import IngestConfig
+from aggregator.db.models import MESSAGES
 from aggregator.edges import EdgeRegistry
 from aggregator.store import EventStore, Received
 from edge import wire
@@ -39,6 +41,8 @@ class IngestStats:
     heartbeats: int = 0
     batches: int = 0
     db_errors: int = 0
+    #: Newly stored event messages by event type (duplicates not counted).
+    by_type: dict[str, int] = field(default_factory=dict)
     edges: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -80,6 +84,12 @@ class IngestServer(threading.Thread):
         self._stop.set()
 
     def snapshot(self) -> dict[str, Any]:
+        # The ingest thread may add a key (a new edge or event type) while this copies.
+        for _ in range(5):
+            try:
+                return asdict(self.stats)
+            except RuntimeError:
+                continue
         return asdict(self.stats)
 
     def run(self) -> None:
@@ -189,6 +199,7 @@ class IngestServer(threading.Thread):
         return routing_id, Received(edge_id, env.seq, event)
 
     def _commit(self, sock: zmq.Socket[bytes], batch: list[tuple[bytes, Received]]) -> None:
+        since = time.time()
         try:
             new = self.store.ingest([r for _, r in batch])
         except Exception:
@@ -200,5 +211,35 @@ class IngestServer(threading.Thread):
         self.stats.batches += 1
         self.stats.stored += new
         self.stats.duplicates += len(batch) - new
+        for r in self._fresh([r for _, r in batch], new, since):
+            self.stats.by_type[r.event.type] = self.stats.by_type.get(r.event.type, 0) + 1
         for routing_id, r in batch:
             sock.send_multipart([routing_id, *wire.frames(wire.KIND_ACK, r.edge_id, r.seq)])
+
+    def _fresh(self, batch: list[Received], new: int, since: float) -> list[Received]:
+        """The messages of a committed batch that were new: all, none, or (with duplicates
+        mixed in, which is rare) those whose row this commit wrote, one per (edge, seq)."""
+        if new == len(batch):
+            return batch
+        if new == 0:
+            return []
+        m = MESSAGES
+        try:
+            with self.store.engine.connect() as conn:
+                rows = conn.execute(
+                    select(m.c.edge_id, m.c.seq).where(
+                        m.c.committed_at >= since,
+                        m.c.edge_id.in_({r.edge_id for r in batch}),
+                        m.c.seq.in_({r.seq for r in batch}),
+                    )
+                ).all()
+        except Exception:
+            log.exception("could not tell which messages were new; by-type counts skip a batch")
+            return []
+        keys = {(str(eid), int(seq)) for eid, seq in rows}
+        fresh: list[Received] = []
+        for r in batch:
+            if (r.edge_id, r.seq) in keys:
+                keys.discard((r.edge_id, r.seq))
+                fresh.append(r)
+        return fresh

@@ -11,15 +11,18 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.config import LOGGING_CONFIG
 
-from aggregator.api import auth, cases, events, health, media, open311, stats
+from aggregator.api import auth, cases, events, health, media, metrics, open311, stats
 from aggregator.api.deps import Services
 from aggregator.core.config import AggregatorConfig
 from aggregator.db.engine import make_engine, migrate
 from aggregator.edges import EdgeRegistry
 from aggregator.ingest import IngestServer
 from aggregator.media import MediaStore
+from aggregator.metrics import instrument, metrics_registry
 from aggregator.store import EventStore
+from edge.cli_support import json_logging
 from edge.errors import StreetwatchError
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ UI_DIR = Path(__file__).resolve().parent / "ui"
 #: Every router of the API, in the order they are mounted (the route-walking test reads it).
 ROUTERS = (
     health.router,
+    metrics.router,
     auth.router,
     auth.users_router,
     events.router,
@@ -43,6 +47,8 @@ ROUTERS = (
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="Streetwatch aggregator", version="0.1.0")
     app.state.services = services
+    app.state.metrics = metrics_registry(services.ingest, services.engine)
+    instrument(app, app.state.metrics)
     for router in ROUTERS:
         app.include_router(router)
     # The review UI: static files, no build step and nothing from the internet.
@@ -76,8 +82,12 @@ def serve(cfg: AggregatorConfig) -> None:
             time.sleep(cfg.media.prune_every_s)
 
     threading.Thread(target=retention, name="retention", daemon=True).start()
+    # With JSON logs, uvicorn's loggers go through the root handler, not its own text ones.
+    log_config = None if json_logging() else LOGGING_CONFIG
     server = uvicorn.Server(
-        uvicorn.Config(app, host=cfg.http.host, port=cfg.http.port, log_level="warning")
+        uvicorn.Config(
+            app, host=cfg.http.host, port=cfg.http.port, log_level="warning", log_config=log_config
+        )
     )
 
     def watchdog() -> None:

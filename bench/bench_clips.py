@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge.clips import ClipRecorder, MediaItem
-from edge.config import load_camera_config
+from edge.config import load_camera_config, with_motion
 from edge.config.camera import ClipConfig
 from edge.events import Event
 from edge.model_catalog import load_manifest
@@ -30,7 +30,7 @@ CONFIG = project_root() / "sample_videos" / "bottle-detection.camera.yaml"
 
 def run(mode: str) -> tuple[float, float, float, int]:
     """mode: none | events (clips of the real events) | always (a clip is always recording)."""
-    cfg = load_camera_config(CONFIG)
+    cfg = with_motion(load_camera_config(CONFIG), "off")  # the measured figures per frame
     detector = build_detector(cfg, load_manifest())
     ready: list[MediaItem] = []
     with tempfile.TemporaryDirectory() as tmp, open_source(str(VIDEO), realtime=False) as src:

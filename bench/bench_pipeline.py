@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from edge.config.camera import CameraConfig, DetectionConfig
+from edge.config.camera import CameraConfig, DetectionConfig, MotionConfig
 from edge.detectors import OnnxDetectorConfig
 from edge.model_catalog import load_manifest
 from edge.paths import assets_dir
@@ -68,6 +68,8 @@ def main() -> None:
         id="bench",
         detector=OnnxDetectorConfig(model=args.model),
         detection=DetectionConfig(score_threshold=0.3),
+        # The bound is per detected frame: gating would skip frames (bench_edge_cameras.py).
+        motion=MotionConfig(enabled=False),
     )
     detector = build_detector(cfg, load_manifest())
     print(

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edge.config import load_camera_config
+from edge.config import load_camera_config, with_motion
 from edge.evaluation import evaluate, incidents, load_truth
 from edge.model_catalog import load_manifest
 from edge.paths import assets_dir, project_root
@@ -62,6 +62,7 @@ def main() -> None:
                 cfg = cfg.model_copy(update={"zones": zones})
                 cfg._doc = doc
             video = assets_dir() / "videos" / file if kind == "asset" else Path(tmp) / file
+            cfg = with_motion(cfg, "off")  # per-frame costs of every stage, detector included
             detector = build_detector(cfg, manifest)
             det_ms: list[float] = []
             rule_ms: list[float] = []

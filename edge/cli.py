@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from edge.cli_support import LOG_LEVELS, UserErrorGroup, config_option, setup_logging
+from edge.cli_delivery import loadgen, outbox, publish
+from edge.cli_models import keys, models
+from edge.cli_support import (
+    LOG_LEVELS,
+    UserErrorGroup,
+    config_option,
+    log_format_option,
+    setup_logging,
+)
+from edge.cli_worker import demo_cmd, run_cmd
 from edge.errors import StreetwatchError
 
 
@@ -20,10 +28,11 @@ from edge.errors import StreetwatchError
     show_default=True,
     help="How much the worker logs to stderr.",
 )
+@log_format_option()
 @click.version_option(package_name="streetwatch")
-def cli(log_level: str) -> None:
+def cli(log_level: str, log_format: str) -> None:
     """Streetwatch edge worker: detect, track and turn street video into governance events."""
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
 
 
 @cli.command()
@@ -115,6 +124,15 @@ def detect(
         click.echo(f"  {r['label']:<14} {r['score']:.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
 
 
+MOTION_OPTION = click.option(
+    "--motion",
+    type=click.Choice(["config", "on", "off"]),
+    default="config",
+    show_default=True,
+    help="Motion gating: as the camera config says, or force it on or off.",
+)
+
+
 @cli.command()
 @click.argument("video")
 @config_option("Camera config YAML (detector, detection, tracking, zones).")
@@ -161,6 +179,7 @@ def detect(
     type=click.FloatRange(0),
     help="With --edge-config: wait this long at the end for everything to be delivered.",
 )
+@MOTION_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def replay(
     video: str,
@@ -172,11 +191,12 @@ def replay(
     clips_dir: Path | None,
     edge_config: Path | None,
     drain_timeout_s: float,
+    motion: str,
     quiet: bool,
 ) -> None:
     """Replay VIDEO through the full pipeline with the camera config, as a camera would."""
     from edge.clips import ClipRecorder
-    from edge.config import load_camera_config
+    from edge.config import load_camera_config, with_motion
     from edge.config.edge_box import load_edge_config
     from edge.delivery import Delivery
     from edge.model_catalog import load_manifest
@@ -184,7 +204,7 @@ def replay(
     from edge.replay import replay as run_replay
     from edge.sources import open_source
 
-    cfg = load_camera_config(config_path)
+    cfg = with_motion(load_camera_config(config_path), motion)
     detector = build_detector(cfg, load_manifest())
     delivery = Delivery(load_edge_config(edge_config)) if edge_config else None
     media_dir = delivery.media_dir if delivery else clips_dir
@@ -223,7 +243,8 @@ def replay(
     starts = sum(e.phase == "start" for e in summary.events)
     click.echo(
         f"{summary.frames} frames ({summary.media_s:.1f} s of video) in {summary.wall_s:.1f} s: "
-        f"{summary.fps:.1f} fps, detector {summary.detect_ms_mean:.1f} ms/frame, "
+        f"{summary.fps:.1f} fps, detector {summary.detect_ms_mean:.1f} ms/call on "
+        f"{summary.detector_calls} frames ({summary.skipped_fraction:.0%} skipped), "
         f"rules {summary.rules_ms_mean:.2f} ms/frame, {len(summary.track_ids)} tracks, "
         f"{starts} events",
         err=True,
@@ -248,6 +269,7 @@ def replay(
     help="Also write the replay's event messages as JSON lines.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
+@MOTION_OPTION
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def eval_cmd(
     video: str,
@@ -255,6 +277,7 @@ def eval_cmd(
     truth_path: Path,
     events_out: Path | None,
     as_json: bool,
+    motion: str,
     quiet: bool,
 ) -> None:
     """Replay VIDEO as fast as possible and score its events against ground truth.
@@ -263,22 +286,23 @@ def eval_cmd(
     of the same type and zone whose time span it overlaps; start error compares when the
     incident began (crowd formed, car stopped, owner left) with the truth's start_s.
     """
-    from edge.config import load_camera_config
+    from edge.config import load_camera_config, with_motion
     from edge.evaluation import evaluate, incidents, load_truth
     from edge.model_catalog import load_manifest
     from edge.pipeline import Pipeline, build_detector
     from edge.replay import replay as run_replay
     from edge.sources import open_source
 
-    cfg = load_camera_config(config_path)
+    cfg = with_motion(load_camera_config(config_path), motion)
     truth = load_truth(truth_path)
     detector = build_detector(cfg, load_manifest())
     with open_source(video, realtime=False) as source:
         pipeline = Pipeline(cfg, detector, fps=source.fps)
         summary = run_replay(source, pipeline, events_out=events_out, show_progress=not quiet)
     report = evaluate(incidents(summary.events), truth.events, summary.media_s)
+    calls = {"frames": summary.frames, "detector_calls": summary.detector_calls}
     if as_json:
-        click.echo(json.dumps(report.to_dict()))
+        click.echo(json.dumps(report.to_dict() | calls))
         return
     click.echo(
         f"{Path(video).name}: {len(truth.events)} true events, "
@@ -295,240 +319,13 @@ def eval_cmd(
         click.echo(f"  missed {t.type:<16} {t.zone:<12} truth {t.start_s:7.1f} s")
     click.echo(
         f"precision {report.precision:.2f}  recall {report.recall:.2f}  "
-        f"max |start error| {report.max_abs_start_error_s:.1f} s"
+        f"max |start error| {report.max_abs_start_error_s:.1f} s  "
+        f"detector on {summary.detector_calls} of {summary.frames} frames"
     )
 
 
-@cli.group()
-def models() -> None:
-    """List, download and export detection models."""
-
-
-@models.command("list")
-def models_list() -> None:
-    """Show the models in the manifest and where (or whether) each is found offline."""
-    from edge.errors import ModelError
-    from edge.model_catalog import load_manifest, resolve_model
-
-    manifest = load_manifest()
-    for name, entry in manifest.models.items():
-        try:
-            where = str(resolve_model(name, manifest))
-        except ModelError:
-            where = "not found offline" + (f" (edge models fetch {name})" if entry.url else "")
-        click.echo(f"{name:<16} {entry.family:<7} {entry.input_wh[0]}x{entry.input_wh[1]}  {where}")
-
-
-@models.command("fetch")
-@click.argument("name")
-@click.option(
-    "--dest",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder to save into (default: the project's models/).",
-)
-def models_fetch(name: str, dest: Path | None) -> None:
-    """Download model NAME from its manifest URL (connected machines only), checking sha256."""
-    from tqdm import tqdm
-
-    from edge.model_catalog import fetch, load_manifest
-    from edge.paths import project_root
-
-    bar = tqdm(unit="B", unit_scale=True, desc=name)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total or None
-        bar.n = done
-        bar.refresh()
-
-    try:
-        path = fetch(name, load_manifest(), dest or project_root() / "models", progress)
-    finally:
-        bar.close()
-    click.echo(str(path))
-
-
-@models.command("export")
-@click.argument("weights")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Output .onnx path (default: beside the weights).",
-)
-@click.option(
-    "--imgsz",
-    default=640,
-    show_default=True,
-    type=click.IntRange(32),
-    help="Square network input size in pixels (a multiple of 32).",
-)
-@click.option("--int8", is_flag=True, help="Also quantise weights to int8 (dynamic).")
-@click.option(
-    "--class-list",
-    default=None,
-    help="Name the classes from a list in models/manifest.yaml (e.g. coco80), for "
-    "models whose checkpoint carries no names, such as one built from a YAML.",
-)
-def models_export(
-    weights: str, out: Path | None, imgsz: int, int8: bool, class_list: str | None
-) -> None:
-    """Export an Ultralytics model (WEIGHTS: .pt checkpoint or model .yaml) to ONNX.
-
-    Needs the export extra. With a name such as yolo11n.pt, Ultralytics downloads the COCO
-    weights first, so run it on a connected machine and copy the .onnx to the edge box.
-    """
-    from edge.export import export_ultralytics
-    from edge.model_catalog import load_manifest
-
-    if imgsz % 32:
-        raise StreetwatchError(f"--imgsz {imgsz} is not a multiple of 32")
-    names = None
-    if class_list is not None:
-        lists = load_manifest().class_lists
-        if class_list not in lists:
-            raise StreetwatchError(
-                f"unknown class list '{class_list}': one of {', '.join(sorted(lists))}"
-            )
-        names = tuple(lists[class_list])
-    click.echo(str(export_ultralytics(weights, out, imgsz, int8, names)))
-
-
-@cli.group()
-def keys() -> None:
-    """Manage this edge box's CURVE key pair."""
-
-
-@keys.command("generate")
-@click.argument("name")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("keys"),
-    show_default=True,
-    help="Folder for the key files.",
-)
-def keys_generate(name: str, directory: Path) -> None:
-    """Write NAME.key (public: register it with `aggregator edges add`) and NAME.key_secret
-    (secret, mode 600, stays on this box)."""
-    from edge.keys import generate
-
-    public, secret = generate(directory, name)
-    click.echo(f"{public}\n{secret}")
-
-
-EDGE_CONFIG = config_option("Edge box config YAML (edge id, outbox, aggregator link).")
-
-
-def _run_publisher(config_path: Path, extra: Any = None) -> None:
-    """Run the event publisher and (when configured) the evidence uploader until stopped."""
-    import signal
-    import threading
-
-    from edge.config.edge_box import load_edge_config
-    from edge.publisher import Publisher
-    from edge.uploader import Uploader
-
-    cfg = load_edge_config(config_path)
-    workers = [Publisher(cfg).run]
-    if cfg.aggregator.http_url and cfg.aggregator.token_file:
-        workers.append(Uploader(cfg).run)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in workers]
-    for t in threads:
-        t.start()
-    try:
-        if extra is not None:
-            extra(cfg, stop)
-        while all(t.is_alive() for t in threads) and not stop.is_set():
-            threads[0].join(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(5)
-
-
-@cli.command()
-@EDGE_CONFIG
-def publish(config_path: Path) -> None:
-    """Send the outbox (events over ZeroMQ, evidence over HTTP) until stopped."""
-    _run_publisher(config_path)
-
-
-@cli.command()
-@EDGE_CONFIG
-@click.option(
-    "--count",
-    default=5001,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Messages to generate in all (3 per incident: start, update, end).",
-)
-@click.option(
-    "--rate",
-    default=500.0,
-    show_default=True,
-    type=click.FloatRange(1),
-    help="Messages per second put into the outbox.",
-)
-@click.option(
-    "--exit-when-done", is_flag=True, help="Exit once every message is generated and acknowledged."
-)
-def loadgen(config_path: Path, count: int, rate: float, exit_when_done: bool) -> None:
-    """Generate synthetic events into the real outbox while publishing them.
-
-    Resumes after a restart where the outbox says it stopped.
-    """
-    import time
-
-    from edge.loadgen import generate
-    from edge.outbox import Outbox
-
-    def work(cfg: Any, stop: Any) -> None:
-        outbox = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
-        generate(outbox, cfg.edge_id, count, rate, stop)
-        while exit_when_done and not stop.is_set():
-            if outbox.depth() == 0:
-                stop.set()
-            time.sleep(0.2)
-        outbox.close()
-
-    _run_publisher(config_path, work)
-
-
-@cli.group()
-def outbox() -> None:
-    """Inspect the edge outbox."""
-
-
-@outbox.command("status")
-@EDGE_CONFIG
-def outbox_status(config_path: Path) -> None:
-    """Print the outbox depth, dead letters, drops and the publisher's last known state (JSON)."""
-    from edge.config.edge_box import load_edge_config
-    from edge.outbox import Outbox
-    from edge.publisher import STATUS_KEY
-    from edge.uploader import STATUS_KEY as UPLOADER_KEY
-
-    cfg = load_edge_config(config_path)
-    box = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
-    meta = box.meta()
-    out = {
-        "depth": box.depth(),
-        "dead_letters": box.dead_count(),
-        "dropped_updates": int(meta.get("dropped_updates", 0)),
-        "refused": int(meta.get("refused", 0)),
-        "publisher": json.loads(meta.get(STATUS_KEY, "{}")),
-        "media_depth": box.media_depth(),
-        "dead_media": box.dead_media_count(),
-        "uploader": json.loads(meta.get(UPLOADER_KEY, "{}")),
-    }
-    box.close()
-    click.echo(json.dumps(out))
+for command in (run_cmd, demo_cmd, models, keys, publish, loadgen, outbox):
+    cli.add_command(command)
 
 
 def main() -> None:

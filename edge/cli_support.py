@@ -1,4 +1,4 @@
-"""What the `edge` and `aggregator` command lines share: one-line user errors."""
+"""What the `edge` and `aggregator` command lines share: one-line user errors, logging."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from edge.errors import StreetwatchError
 EXIT_USER_ERROR = 1
 FC = TypeVar("FC", bound=Callable[..., Any])
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
+LOG_FORMATS = click.Choice(["text", "json"])
 
 
 class UserErrorGroup(click.Group):
@@ -44,9 +45,43 @@ def config_option(help_text: str) -> Callable[[FC], FC]:
     )
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+def log_format_option() -> Callable[[FC], FC]:
+    """``--log-format [text|json]`` for a top-level group (envvar STREETWATCH_LOG_FORMAT)."""
+    return click.option(
+        "--log-format",
+        type=LOG_FORMATS,
+        default="text",
+        show_default=True,
+        envvar="STREETWATCH_LOG_FORMAT",
+        help="Log lines as text, or as one JSON object a line (for log shippers).",
     )
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """Log to stderr as text, or with fmt "json" as one JSON object a line: timestamp
+    (ISO 8601, UTC), level, logger and message, plus any ``extra=`` keys."""
+    if fmt == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            JsonFormatter(
+                "%(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp=True,
+            )
+        )
+        logging.basicConfig(level=level.upper(), handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     # Alembic announces every plugin it loads at INFO; that is noise in a service log.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def json_logging() -> bool:
+    """Whether setup_logging made the root logger write JSON."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)

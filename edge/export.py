@@ -18,6 +18,7 @@ def export_ultralytics(
     imgsz: int,
     int8: bool,
     class_names: tuple[str, ...] | None = None,
+    batch: int = 1,
 ) -> Path:
     try:
         from ultralytics import YOLO
@@ -36,7 +37,11 @@ def export_ultralytics(
         model.model.names = dict(enumerate(class_names))
     # simplify=False: onnxslim would be installed on the fly, and the plain graph runs the same.
     exported = Path(
-        str(model.export(format="onnx", imgsz=imgsz, simplify=False, dynamic=False, opset=17))
+        str(
+            model.export(
+                format="onnx", imgsz=imgsz, batch=batch, simplify=False, dynamic=False, opset=17
+            )
+        )
     )
     target = out or exported.with_name(exported.stem + ("_int8" if int8 else "") + ".onnx")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from edge.detections import Detections
 from edge.detectors import Detector, create_detector
 from edge.events import Event
 from edge.model_catalog import Manifest
+from edge.motion import MotionGate, MotionTracker
 from edge.rules.base import IdFactory
 from edge.rules.config import LeftObjectRuleConfig
 from edge.rules.engine import RuleEngine, new_uuid
@@ -30,6 +31,8 @@ class FrameResult:
     detect_ms: float
     events: list[Event] = field(default_factory=list)
     rules_ms: float = 0.0
+    #: False when motion gating skipped the detector and carried detections forward.
+    detected: bool = True
 
 
 class Pipeline:
@@ -57,18 +60,52 @@ class Pipeline:
             self._explainers = np.asarray(
                 [i for i, n in enumerate(detector.class_names) if n not in litter], np.int64
             )
+        self.gate = MotionGate(cfg.motion) if cfg.motion.enabled else None
+        self.movement = MotionTracker(cfg.motion.moving_fraction, cfg.motion.moving_hold_s)
+        self._carried = Detections.empty()
+        self._decided: int | None = None
+        self._untracked_ts_s = float("-inf")
         self.last_ts_s = 0.0
 
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.detector.class_names
 
+    def wants_detection(self, frame: Frame) -> bool:
+        """Ask the motion gate whether this frame needs the detector (always without one)."""
+        self._decided = frame.index
+        if self.gate is None:
+            return True
+        settling = frame.ts_s - self._untracked_ts_s <= self.cfg.motion.moving_hold_s
+        decision = self.gate.decide(
+            frame.image_bgr, frame.ts_s, moving=self.movement.any_moving, settling=settling
+        )
+        return decision.detect
+
     def process(self, frame: Frame) -> FrameResult:
+        """Detect (unless the gate says the frame is still), track, apply the rules."""
+        detect = self.wants_detection(frame)
         t0 = time.perf_counter()
-        raw = self.detector.detect(frame.image_bgr)
-        t1 = time.perf_counter()
-        detections = self.filter(raw)
+        raw = self.detector.detect(frame.image_bgr) if detect else None
+        return self.advance(frame, raw, (time.perf_counter() - t0) * 1000)
+
+    def advance(self, frame: Frame, raw: Detections | None, detect_ms: float = 0.0) -> FrameResult:
+        """Everything after the detector. ``raw`` None: skipped, carry the last detections."""
+        if self._decided != frame.index and self.gate is not None:
+            raise RuntimeError("advance() without wants_detection() for the same frame")
+        self._decided = None
+        if raw is None:
+            detections = self._carried
+        else:
+            detections = self.filter(raw)
+            self._carried = detections
         tracks = self.tracker.update(detections, frame.ts_s)
+        if raw is not None:
+            self.movement.update(tracks, frame.ts_s)
+            if len(detections) > len(tracks):
+                self._untracked_ts_s = frame.ts_s
+            if self.gate is not None:
+                self.gate.detected(frame.ts_s)
         t2 = time.perf_counter()
         blobs = None
         if self.background is not None:
@@ -83,9 +120,10 @@ class Pipeline:
             frame=frame,
             detections=detections,
             tracks=tracks,
-            detect_ms=(t1 - t0) * 1000,
+            detect_ms=detect_ms,
             events=events,
             rules_ms=(t3 - t2) * 1000,
+            detected=raw is not None,
         )
 
     def finish(self) -> list[Event]:

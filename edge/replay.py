@@ -20,6 +20,8 @@ from edge.sources.base import FrameSource
 @dataclass
 class ReplaySummary:
     frames: int = 0
+    #: Frames the detector ran on; the rest were skipped by motion gating.
+    detector_calls: int = 0
     media_s: float = 0.0
     wall_s: float = 0.0
     detect_ms_total: float = 0.0
@@ -37,7 +39,12 @@ class ReplaySummary:
 
     @property
     def detect_ms_mean(self) -> float:
-        return self.detect_ms_total / self.frames if self.frames else 0.0
+        """Mean time of one detector call."""
+        return self.detect_ms_total / self.detector_calls if self.detector_calls else 0.0
+
+    @property
+    def skipped_fraction(self) -> float:
+        return 1 - self.detector_calls / self.frames if self.frames else 0.0
 
 
 def replay(
@@ -77,6 +84,7 @@ def replay(
             if delivery is not None:
                 delivery.send(events)
             summary.frames += 1
+            summary.detector_calls += result.detected
             summary.media_s = frame.ts_s
             summary.detect_ms_total += result.detect_ms
             summary.track_ids.update(int(t) for t in result.tracks.tracker_id)

@@ -37,6 +37,19 @@ def video_path(assets: Path):  # type: ignore[no-untyped-def]
     return lambda name: assets / "videos" / name
 
 
+@pytest.fixture(scope="session")
+def generated_clips(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Path:
+    """The crowding and parking sample clips, built from the street photos."""
+    out = tmp_path_factory.mktemp("clips")
+    subprocess.run(
+        [sys.executable, str(REPO / "sample_videos" / "make_clips.py"), str(out)],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
+    return out
+
+
 def run_edge(
     *args: str, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

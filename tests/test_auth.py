@@ -21,6 +21,7 @@ from tests.apihelpers import login, make_services
 PUBLIC = {
     "/healthz",
     "/readyz",
+    "/metrics",
     "/api/v1/auth/login",
     "/openapi.json",
     "/docs",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,18 +13,7 @@ from tests.conftest import REPO, run_edge
 SAMPLES = REPO / "sample_videos"
 
 
-@pytest.fixture(scope="session")
-def generated_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("clips")
-    subprocess.run(
-        [sys.executable, str(SAMPLES / "make_clips.py"), str(out)],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-    )
-    return out
-
-
+@pytest.mark.parametrize("motion", ["off", "on"])
 @pytest.mark.parametrize(
     ("name", "video"),
     [
@@ -36,8 +23,9 @@ def generated_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
 )
 def test_sample_events_match_truth(
-    name: str, video: str, video_path: Callable[[str], Path], generated_clips: Path
+    name: str, video: str, motion: str, video_path: Callable[[str], Path], generated_clips: Path
 ) -> None:
+    """Motion gating keeps every sample's results while the detector runs on fewer frames."""
     kind, file = video.split(":")
     path = video_path(file) if kind == "asset" else generated_clips / file
     res = run_edge(
@@ -49,12 +37,18 @@ def test_sample_events_match_truth(
         str(SAMPLES / f"{name}.truth.yaml"),
         "--json",
         "--quiet",
+        "--motion",
+        motion,
     )
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert report["precision"] == 1.0, report
     assert report["recall"] == 1.0, report
     assert report["max_abs_start_error_s"] <= 2.0, report
+    if motion == "off":
+        assert report["detector_calls"] == report["frames"], report
+    else:
+        assert report["detector_calls"] < 0.7 * report["frames"], report
 
 
 def test_eval_prints_a_readable_report(video_path: Callable[[str], Path], tmp_path: Path) -> None:

@@ -102,3 +102,31 @@ def test_runtime_matches_ultralytics_on_the_same_model(
         assert int(ours.class_id[i]) == ref[0]
         assert float(ours.score[i]) == pytest.approx(ref[1], abs=1e-3)
         assert np.allclose(ours.xyxy[i], ref[2:], atol=1.0)
+
+
+def test_batched_export_runs_several_cameras_in_one_call(
+    export_python: Path, tmp_path: Path, image_path: Callable[[str], Path]
+) -> None:
+    """A model exported with --batch 4 takes four frames per run (padded when fewer arrive),
+    and each frame's detections equal those of running it alone."""
+    out = tmp_path / "y11n_b4.onnx"
+    args = ["models", "export", "yolo11n.yaml", "--imgsz", "320", "--batch", "4"]
+    res = _run(export_python, *args, "--class-list", "coco80", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    det = create_detector(
+        OnnxDetectorConfig(model=str(out)), load_manifest(), score_threshold=1e-6, nms_iou=0.45
+    )
+    assert det.batch_size == 4  # type: ignore[attr-defined]
+    names = ["000000001000.jpg", "000000001532.jpg", "000000009891.jpg", "000000000724.jpg"]
+    frames = [cv2.imread(str(image_path(n))) for n in names]
+    for count in (3, 4, 5):  # a padded batch, a full one, a full one plus a padded one
+        batch = (frames * 2)[:count]
+        together = det.detect_batch(batch)
+        alone = [det.detect(f) for f in batch]
+        assert len(together) == count
+        for a, b in zip(together, alone, strict=True):
+            assert len(a) == len(b)
+            assert np.allclose(a.xyxy, b.xyxy, atol=1e-3)
+            assert np.allclose(a.score, b.score, atol=1e-5)
+    # Untrained weights: the comparison only means something if there is something to compare.
+    assert sum(len(d) for d in together) > 0

@@ -262,6 +262,14 @@ def test_statistics(api: dict[str, Any]) -> None:
     assert s["events_by_type"] == {"crowding": 8, "illegal_parking": 8, "litter": 8}
     assert sum(s["events_by_camera"].values()) == 24
     assert sum(s["events_by_hour"].values()) == 24
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    items = api["c"]["viewer"].get("/api/v1/events", params={"limit": 100}).json()["items"]
+    when = [datetime.fromtimestamp(e["received_at"], UTC) for e in items]
+    assert s["events_by_day"] == dict(sorted(Counter(t.date().isoformat() for t in when).items()))
+    hours = Counter(t.hour for t in when)
+    assert s["events_by_hour"] == {str(h): hours.get(h, 0) for h in range(24)}
     assert s["open_cases"] == 2
     assert s["overdue_cases"] == 0
     assert s["hotspots"][0] == {"camera": "cam-1", "zone": "zone-a", "confirmed": 2}

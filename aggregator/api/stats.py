@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, cast, func, select
 
 from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
@@ -18,6 +17,14 @@ from aggregator.db.models import CASES, EVENTS
 router = APIRouter(
     prefix="/api/v1/stats", tags=["stats"], dependencies=[Depends(require("viewer"))]
 )
+
+
+def _floor(expr: Any, dialect: str) -> Any:
+    """Integer floor of a non-negative number, in SQL (SQLite may lack floor(); its CAST
+    truncates, PostgreSQL's rounds)."""
+    if dialect == "postgresql":
+        return cast(func.floor(expr), BigInteger)
+    return cast(expr, Integer)
 
 
 def _by(conn: Any, col: Any) -> dict[str, int]:
@@ -33,9 +40,19 @@ def overview(services: ServicesDep, since: float | None = None) -> dict[str, Any
         by_type = _by(conn, EVENTS.c.type)
         by_camera = _by(conn, EVENTS.c.camera)
         by_zone = _by(conn, EVENTS.c.camera + "/" + EVENTS.c.zone)
-        times = conn.execute(
-            select(EVENTS.c.received_at, EVENTS.c.reviewed_at, EVENTS.c.review_status)
-        ).all()
+        # Days and hours are grouped by the database: a million events must not be read out.
+        day = _floor(EVENTS.c.received_at / 86400, conn.dialect.name)
+        hour = _floor(EVENTS.c.received_at / 3600, conn.dialect.name) % 24
+        per_day = conn.execute(select(day, func.count()).group_by(day)).all()
+        per_hour = conn.execute(select(hour, func.count()).group_by(hour)).all()
+        to_confirm = [
+            float(d)
+            for (d,) in conn.execute(
+                select(EVENTS.c.reviewed_at - EVENTS.c.received_at).where(
+                    EVENTS.c.review_status == "confirmed", EVENTS.c.reviewed_at.is_not(None)
+                )
+            )
+        ]
         hot = conn.execute(
             select(EVENTS.c.camera, EVENTS.c.zone, func.count())
             .where(EVENTS.c.review_status == "confirmed")
@@ -46,15 +63,10 @@ def overview(services: ServicesDep, since: float | None = None) -> dict[str, Any
         cases = conn.execute(
             select(CASES.c.created_at, CASES.c.closed_at, CASES.c.deadline_at)
         ).all()
-    days: Counter[str] = Counter()
-    hours: Counter[int] = Counter()
-    to_confirm = []
-    for received, reviewed, status in times:
-        t = datetime.fromtimestamp(received, UTC)
-        days[t.date().isoformat()] += 1
-        hours[t.hour] += 1
-        if status == "confirmed" and reviewed:
-            to_confirm.append(reviewed - received)
+    days = {
+        datetime.fromtimestamp(int(d) * 86400, UTC).date().isoformat(): int(n) for d, n in per_day
+    }
+    hours = {int(h): int(n) for h, n in per_hour}
     to_close = [c - o for o, c, _ in cases if c]
     now = time.time()
     return {

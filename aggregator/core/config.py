@@ -61,6 +61,10 @@ def _default_categories() -> dict[str, CategoryConfig]:
         "litter": CategoryConfig(
             category="sanitation", department="street cleaning", time_limit_h=48
         ),
+        # An edge box reports its own cameras going dark (edge/worker/camera.py).
+        "camera_offline": CategoryConfig(
+            category="equipment", department="camera maintenance", time_limit_h=24, priority="high"
+        ),
     }
 
 

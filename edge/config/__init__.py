@@ -7,10 +7,21 @@ from pathlib import Path
 from edge.config.camera import CameraConfig
 from edge.config.loading import load_yaml_model
 
-__all__ = ["CameraConfig", "load_camera_config"]
+__all__ = ["CameraConfig", "load_camera_config", "with_motion"]
 
 
 def load_camera_config(path: Path) -> CameraConfig:
     cfg, doc = load_yaml_model(path, CameraConfig, "a camera config")
     cfg._doc = doc
     return cfg
+
+
+def with_motion(cfg: CameraConfig, choice: str) -> CameraConfig:
+    """The config with motion gating as a command line asks: "config", "on" or "off"."""
+    if choice == "config":
+        return cfg
+    out = cfg.model_copy(
+        update={"motion": cfg.motion.model_copy(update={"enabled": choice == "on"})}
+    )
+    out._doc = cfg._doc
+    return out

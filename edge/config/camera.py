@@ -35,6 +35,9 @@ class SourceConfig(Strict):
     uri: str = Field(description="File path, rtsp:// or http(s):// URL, or a device index.")
     kind: Literal["auto", "file", "image", "stream", "device"] = "auto"
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+    loop: bool = Field(
+        False, description="Files only: start again at the end (demos and soak tests)."
+    )
 
 
 class DetectionConfig(Strict):
@@ -66,6 +69,32 @@ class BackgroundConfig(Strict):
     diff_threshold: int = Field(
         28, ge=1, le=255, description="Grey-level change that is foreground."
     )
+
+
+class MotionConfig(Strict):
+    """Motion gating: run the detector only when the picture changed since its last run.
+
+    Skipped frames carry the last detections forward (the scene is still, so they still
+    hold); stationary objects are re-checked every ``refresh_s`` and whenever motion
+    appears anywhere in the frame.
+    """
+
+    enabled: bool = Field(True, description="Skip the detector on frames without motion.")
+    work_width_px: int = Field(160, ge=32, le=1280, description="Frames are shrunk to this width.")
+    diff_threshold: int = Field(
+        25, ge=1, le=255, description="Grey-level change at work size that counts as motion."
+    )
+    min_area_fraction: float = Field(
+        0.001, gt=0, le=1, description="Changed share of the frame that counts as motion."
+    )
+    refresh_s: float = Field(2.0, gt=0, description="Run the detector at least this often.")
+    moving_fraction: float = Field(
+        0.1,
+        gt=0,
+        description="A track whose centre moved this share of its box diagonal is moving; "
+        "while one is, the detector runs on every frame.",
+    )
+    moving_hold_s: float = Field(1.0, ge=0, description="A track that moved counts this long.")
 
 
 class ZoneConfig(Strict):
@@ -155,6 +184,7 @@ class CameraConfig(Strict):
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
     clips: ClipConfig = Field(default_factory=ClipConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
     zones: list[ZoneConfig] = Field(default_factory=list)
 
     _doc: YamlDocument | None = PrivateAttr(default=None)

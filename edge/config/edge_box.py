@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from edge.config.camera import SourceConfig
 from edge.config.loading import load_yaml_model
 
 
@@ -48,10 +49,31 @@ class AggregatorLink(_Strict):
         return v
 
 
+class CameraEntry(_Strict):
+    """One camera this box serves (``edge run``)."""
+
+    config: Path = Field(description="The camera's config YAML; relative to this file.")
+    detect_fps: float = Field(5.0, gt=0, le=60, description="Frames per second detected.")
+    source: SourceConfig | None = Field(
+        None, description="Overrides the camera config's source (e.g. a file to loop)."
+    )
+
+
+class HttpServeConfig(_Strict):
+    """The worker's own HTTP endpoint: /healthz, /readyz and /metrics (Prometheus)."""
+
+    host: str = Field("127.0.0.1", description="Listen address; keep it on the box's network.")
+    port: int = Field(9108, ge=0, le=65535, description="0 picks a free port (tests).")
+
+
 class EdgeBoxConfig(_Strict):
     edge_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     aggregator: AggregatorLink
+    cameras: list[CameraEntry] = Field(
+        default_factory=list, description="Cameras `edge run` serves, each with its config."
+    )
+    http: HttpServeConfig = Field(default_factory=HttpServeConfig)
 
 
 def load_edge_config(path: Path) -> EdgeBoxConfig:
@@ -61,9 +83,19 @@ def load_edge_config(path: Path) -> EdgeBoxConfig:
     def rel(p: Path) -> Path:
         return p if p.is_absolute() else (base / p)
 
+    def local(src: SourceConfig | None) -> SourceConfig | None:
+        # A file named relative to this config; URLs and device numbers stay as they are.
+        if src is None or "://" in src.uri or src.uri.isdigit():
+            return src
+        return src.model_copy(update={"uri": str(rel(Path(src.uri)))})
+
     return cfg.model_copy(
         update={
             "outbox": cfg.outbox.model_copy(update={"path": rel(cfg.outbox.path)}),
+            "cameras": [
+                c.model_copy(update={"config": rel(c.config), "source": local(c.source)})
+                for c in cfg.cameras
+            ],
             "aggregator": cfg.aggregator.model_copy(
                 update={
                     "server_public_key": rel(cfg.aggregator.server_public_key),

@@ -21,3 +21,7 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, frame_bgr: npt.NDArray[np.uint8]) -> Detections:
         """Detect objects; boxes are class-aware NMS'd and clipped to the frame."""
+
+    def detect_batch(self, frames_bgr: list[npt.NDArray[np.uint8]]) -> list[Detections]:
+        """Detect in several frames (of several cameras); backends that batch override this."""
+        return [self.detect(f) for f in frames_bgr]

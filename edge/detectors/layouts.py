@@ -38,7 +38,8 @@ def recognise_layout(
 ) -> tuple[LayoutName, int]:
     """Return (layout, number of classes) or raise ModelError naming the shape."""
     anchors = anchor_count(input_wh)
-    if len(output_shape) == 3 and output_shape[0] == 1:
+    # The batch axis (first) may be fixed at any size or dynamic (-1).
+    if len(output_shape) == 3:
         _, a, b = output_shape
         if a == anchors and b > 5:
             return "yolox", b - 5
@@ -46,8 +47,8 @@ def recognise_layout(
             return "yolov8", a - 4
     raise ModelError(
         f"{model_label}: unrecognised output layout {list(output_shape)} for input "
-        f"{input_wh[0]}x{input_wh[1]}: expected YOLOX [1, {anchors}, 5+classes] or "
-        f"YOLOv8/YOLO11 [1, 4+classes, {anchors}]"
+        f"{input_wh[0]}x{input_wh[1]}: expected YOLOX [N, {anchors}, 5+classes] or "
+        f"YOLOv8/YOLO11 [N, 4+classes, {anchors}]"
     )
 
 

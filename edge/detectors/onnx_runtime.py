@@ -15,6 +15,7 @@ from edge.detections import Detections
 from edge.detectors.base import Detector
 from edge.detectors.config import OnnxDetectorConfig
 from edge.detectors.layouts import make_layout, recognise_layout
+from edge.detectors.letterbox import Letterbox
 from edge.errors import ModelError
 from edge.model_catalog import Manifest, resolve_model
 
@@ -81,6 +82,8 @@ class OnnxDetector(Detector):
         if len(in_shape) != 4 or not all(isinstance(d, int) for d in in_shape[2:]):
             raise ModelError(f"{path}: input shape {in_shape} is not a fixed N x 3 x H x W image")
         self.input_wh = (int(in_shape[3]), int(in_shape[2]))
+        # Frames one run takes: fixed by the export, or None when the batch axis is dynamic.
+        self.batch_size: int | None = in_shape[0] if isinstance(in_shape[0], int) else None
         self._input_name = inputs[0].name
         out_shape = tuple(d if isinstance(d, int) else -1 for d in outputs[0].shape)
         self._output_name = outputs[0].name
@@ -110,9 +113,34 @@ class OnnxDetector(Detector):
         return np.asarray(out, dtype=np.float32)
 
     def detect(self, frame_bgr: npt.NDArray[np.uint8]) -> Detections:
-        h, w = frame_bgr.shape[:2]
+        if self.batch_size is not None and self.batch_size > 1:
+            return self.detect_batch([frame_bgr])[0]
         blob, lb = self.layout.preprocess(frame_bgr)
-        raw = self.layout.decode(self.infer_raw(blob), self.score_threshold)
+        return self._postprocess(self.infer_raw(blob), lb, frame_bgr.shape)
+
+    def detect_batch(self, frames_bgr: list[npt.NDArray[np.uint8]]) -> list[Detections]:
+        """One session run per batch when the model takes more than one frame."""
+        if self.batch_size == 1 or (self.batch_size is None and len(frames_bgr) < 2):
+            return [self.detect(f) for f in frames_bgr]
+        step = self.batch_size or len(frames_bgr)
+        out: list[Detections] = []
+        for first in range(0, len(frames_bgr), step):
+            chunk = frames_bgr[first : first + step]
+            prepared = [self.layout.preprocess(f) for f in chunk]
+            blob = np.concatenate([b for b, _ in prepared])
+            if self.batch_size is not None and len(chunk) < step:
+                pad = np.zeros((step - len(chunk), *blob.shape[1:]), dtype=blob.dtype)
+                blob = np.concatenate([blob, pad])  # a fixed-batch model takes only full batches
+            raw = self.infer_raw(blob)
+            for i, (frame, (_, lb)) in enumerate(zip(chunk, prepared, strict=True)):
+                out.append(self._postprocess(raw[i : i + 1], lb, frame.shape))
+        return out
+
+    def _postprocess(
+        self, output: npt.NDArray[np.float32], lb: Letterbox, shape: tuple[int, ...]
+    ) -> Detections:
+        h, w = shape[:2]
+        raw = self.layout.decode(output, self.score_threshold)
         if len(raw.score) == 0:
             return Detections.empty()
         xyxy = lb.to_frame(raw.xyxy, (w, h))

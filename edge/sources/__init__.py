@@ -21,8 +21,12 @@ def open_source(
     realtime: bool = True,
     base_dir: Path | None = None,
     on_state: StateCallback | None = None,
+    epoch_s: float = 0.0,
 ) -> FrameSource:
-    """Open whatever the URI names: an image, a video file, a stream or a device index."""
+    """Open whatever the URI names: an image, a video file, a stream or a device index.
+
+    ``epoch_s`` is added to a file's media timestamps (live sources use wall-clock time).
+    """
     cfg = spec if isinstance(spec, SourceConfig) else SourceConfig(uri=spec)
     uri, kind = cfg.uri, cfg.kind
     if kind == "auto":
@@ -41,4 +45,4 @@ def open_source(
         path = base_dir / path
     if kind == "image":
         return ImageSource(path)
-    return VideoFileSource(path, realtime=realtime)
+    return VideoFileSource(path, realtime=realtime, loop=cfg.loop, epoch_s=epoch_s)

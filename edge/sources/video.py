@@ -18,10 +18,19 @@ _MISSING_FRAMES_TOLERATED = 2
 
 
 class VideoFileSource(FrameSource):
-    def __init__(self, path: Path, *, realtime: bool = True) -> None:
+    """A video file. ``loop`` plays it again and again with time running on; ``epoch_s`` is
+    added to every timestamp (the worker passes the Unix time it started, so looped files
+    carry wall-clock times like a live camera)."""
+
+    def __init__(
+        self, path: Path, *, realtime: bool = True, loop: bool = False, epoch_s: float = 0.0
+    ) -> None:
         self.uri = str(path)
         self.path = path
         self.realtime = realtime
+        self.loop = loop
+        self.epoch_s = epoch_s
+        self.loops = 0
         if not path.exists():
             raise SourceError(f"{path}: video file not found")
         if not path.is_file():
@@ -47,24 +56,40 @@ class VideoFileSource(FrameSource):
         start = time.monotonic()
         index = 0
         while True:
-            ok, image = self._cap.read()
-            if not ok or image is None:
+            played = 0
+            while True:
+                ok, image = self._cap.read()
+                if not ok or image is None:
+                    break
+                ts_s = index / self._fps
+                if self.realtime:
+                    delay = start + ts_s - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                image_bgr = np.asarray(image, dtype=np.uint8)
+                yield Frame(image_bgr=image_bgr, ts_s=self.epoch_s + ts_s, index=index)
+                index += 1
+                played += 1
+            self._check_complete(played)
+            if not self.loop:
                 break
-            ts_s = index / self._fps
-            if self.realtime:
-                delay = start + ts_s - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield Frame(image_bgr=np.asarray(image, dtype=np.uint8), ts_s=ts_s, index=index)
-            index += 1
+            self.loops += 1
+            # Reopen rather than seek: seeking to 0 is unreliable for some containers.
+            self._cap.release()
+            self._cap = cv2.VideoCapture(str(self.path))
+            if not self._cap.isOpened():
+                self.state = SourceState.FAILED
+                raise SourceError(f"{self.path}: cannot reopen the video to loop it")
         self.state = SourceState.ENDED
-        if index == 0:
+
+    def _check_complete(self, played: int) -> None:
+        if played == 0:
             self.state = SourceState.FAILED
             raise SourceError(f"{self.path}: no frame could be decoded (corrupt or empty video)")
-        if self._count is not None and index < self._count - _MISSING_FRAMES_TOLERATED:
+        if self._count is not None and played < self._count - _MISSING_FRAMES_TOLERATED:
             self.state = SourceState.FAILED
             raise SourceError(
-                f"{self.path}: video ends after {index} of {self._count} frames "
+                f"{self.path}: video ends after {played} of {self._count} frames "
                 "(file truncated or corrupt)"
             )
 

@@ -1,0 +1,189 @@
+"""One camera's decode thread: read every frame, hand the detect stage one per detect period.
+
+Decoding runs at the source's own rate (a live stream must be drained, a file is paced);
+only the newest due frame waits for the stage. If the stage has not taken the previous one
+when the next is due, the older is dropped and counted: that is the "falls behind" signal.
+The camera going offline and coming back are events, so operators see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.config.camera import CameraConfig, ReconnectConfig, SourceConfig
+from edge.errors import SourceError
+from edge.events import Event
+from edge.sources import open_source
+from edge.sources.base import Frame, FrameSource, SourceState
+from edge.sources.live import LiveSource, redact
+from edge.worker.metrics import EdgeMetrics
+
+log = logging.getLogger(__name__)
+
+OFFLINE_TYPE = "camera_offline"
+
+
+@dataclass(frozen=True)
+class DueFrame:
+    frame: Frame
+    #: time.monotonic() when the frame was decoded, for the stage's lag metric.
+    decoded_mono_s: float
+
+
+class CameraFeed(threading.Thread):
+    def __init__(
+        self,
+        camera: CameraConfig,
+        source: SourceConfig,
+        detect_fps: float,
+        metrics: EdgeMetrics,
+        *,
+        on_event: Callable[[Event], None],
+        wake: threading.Event,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=f"camera-{camera.id}", daemon=True)
+        self.camera = camera
+        self.source_cfg = source
+        self.period_s = 1.0 / detect_fps
+        self.metrics = metrics
+        self._on_event = on_event
+        self._wake = wake
+        self._stop_event = stop
+        self._lock = threading.Lock()
+        self._slot: DueFrame | None = None
+        self._next_due_s = float("-inf")
+        self._online: bool | None = None  # None: not known yet
+        self._offline_event: Event | None = None
+        self._source: FrameSource | None = None
+        self.fps = 0.0
+        self.ended = False
+        self.error: str | None = None
+        self._labels = {"camera": camera.id}
+        metrics.camera_up.labels(**self._labels).set(0)
+
+    @property
+    def online(self) -> bool:
+        return bool(self._online)
+
+    def take(self) -> DueFrame | None:
+        with self._lock:
+            due, self._slot = self._slot, None
+        return due
+
+    def run(self) -> None:
+        reconnect = self.source_cfg.reconnect or ReconnectConfig()
+        delay_s = reconnect.initial_delay_s
+        epoch_s = time.time()
+        while not self._stop_event.is_set():
+            started = time.monotonic()
+            try:
+                self._stream(epoch_s)
+                if self._stop_event.is_set():
+                    break
+                if not self.source_cfg.loop and "://" not in self.source_cfg.uri:
+                    self.ended = True  # a file played once: this camera is done
+                    log.info("camera %s: %s ended", self.camera.id, self.source_cfg.uri)
+                    return
+            except SourceError as exc:
+                self.error = str(exc)
+                self._set_online(False, str(exc))
+            except Exception as exc:  # one camera's fault must not stop the box
+                log.exception("camera %s: unexpected failure", self.camera.id)
+                self.error = f"{type(exc).__name__}: {exc}"
+                self._set_online(False, self.error)
+            if time.monotonic() - started > 10 * reconnect.initial_delay_s:
+                delay_s = reconnect.initial_delay_s  # it ran for a while: start backoff afresh
+            self.metrics.reconnects.labels(**self._labels).inc()
+            log.warning("camera %s: reopening in %.1f s", self.camera.id, delay_s)
+            if self._stop_event.wait(delay_s):
+                break
+            delay_s = min(delay_s * 2, reconnect.max_delay_s)
+            epoch_s = time.time()
+
+    def _stream(self, epoch_s: float) -> None:
+        def state(s: SourceState, detail: str) -> None:
+            if s is SourceState.STREAMING:
+                self._set_online(True, detail)
+            elif s in (SourceState.RECONNECTING, SourceState.FAILED):
+                self._set_online(False, detail)
+
+        with open_source(
+            self.source_cfg,
+            realtime=True,
+            base_dir=self.camera.base_dir,
+            on_state=state,
+            epoch_s=epoch_s,
+        ) as source:
+            self._source = source
+            decoded = self.metrics.frames_decoded.labels(**self._labels)
+            for frame in source.frames():
+                if self._stop_event.is_set():
+                    return
+                self._set_online(True, "")
+                decoded.inc()
+                self._offer(frame)
+        self._source = None
+
+    def halt(self) -> None:
+        """Stop now, also out of a live source's read or backoff wait (``stop`` is set)."""
+        source = self._source
+        if isinstance(source, LiveSource):
+            source.stop()
+
+    def _offer(self, frame: Frame) -> None:
+        if frame.ts_s + 1e-6 < self._next_due_s:
+            return
+        # Keep the rate even; after a gap (reconnect, a slow decode), restart from now.
+        late = frame.ts_s - self._next_due_s > self.period_s
+        self._next_due_s = (frame.ts_s if late else self._next_due_s) + self.period_s
+        due = DueFrame(frame, time.monotonic())
+        with self._lock:
+            replaced = self._slot is not None
+            self._slot = due
+        self.metrics.frames_due.labels(**self._labels).inc()
+        if replaced:
+            self.metrics.frames_dropped.labels(stage="detect", **self._labels).inc()
+        self._wake.set()
+
+    def _set_online(self, online: bool, detail: str) -> None:
+        if online == self._online:
+            return
+        was_known = self._online is not None
+        self._online = online
+        self.metrics.camera_up.labels(**self._labels).set(1 if online else 0)
+        now = time.time()
+        where = redact(self.source_cfg.uri)
+        if not online:
+            log.warning("camera %s offline: %s (%s)", self.camera.id, detail, where)
+            self._offline_event = self._health_event(str(uuid.uuid4()), "start", now, now)
+            self._on_event(self._offline_event)
+        else:
+            if was_known:
+                log.warning("camera %s back online (%s)", self.camera.id, where)
+            else:
+                log.info("camera %s online (%s)", self.camera.id, where)
+            started = self._offline_event
+            if started is not None:
+                self._on_event(self._health_event(started.event_id, "end", now, started.ts))
+                self._offline_event = None
+
+    def _health_event(self, event_id: str, phase: str, ts: float, started_ts: float) -> Event:
+        return Event(
+            event_id=event_id,
+            type=OFFLINE_TYPE,
+            phase="start" if phase == "start" else "end",
+            camera=self.camera.id,
+            zone="camera",
+            rule="camera-health",
+            ts=ts,
+            started_ts=started_ts,
+            value=round(ts - started_ts, 3),
+            unit="s",
+            severity="high",
+        )

@@ -1,0 +1,179 @@
+"""`edge run`: every camera of one box in one process.
+
+Threads: one decode thread per camera, one detect stage (detectors, pipelines, outbox), the
+publisher and uploader (in Delivery), and the health/metrics HTTP server. Cameras with the
+same detector config share one ONNX session, so a box holds one copy of each model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from edge.config import CameraConfig, load_camera_config
+from edge.config.camera import SourceConfig
+from edge.config.edge_box import EdgeBoxConfig
+from edge.detectors import Detector, create_detector
+from edge.errors import ConfigError, StreetwatchError
+from edge.model_catalog import Manifest
+from edge.pipeline import Pipeline
+from edge.worker.camera import CameraFeed
+from edge.worker.health import HealthServer
+from edge.worker.metrics import EdgeMetrics
+from edge.worker.stage import CameraUnit, DetectStage
+
+log = logging.getLogger(__name__)
+
+
+def _load_cameras(cfg: EdgeBoxConfig) -> list[tuple[CameraConfig, SourceConfig, float]]:
+    if not cfg.cameras:
+        raise ConfigError(
+            "the edge config lists no cameras: add `cameras:` entries, each with a camera config"
+        )
+    out = []
+    seen: dict[str, Path] = {}
+    for entry in cfg.cameras:
+        cam = load_camera_config(entry.config)
+        source = entry.source or cam.source
+        if source is None:
+            raise ConfigError(
+                f"{entry.config}: camera '{cam.id}' has no source; set source: in the camera "
+                "config or in its cameras: entry of the edge config"
+            )
+        if cam.id in seen:
+            raise ConfigError(
+                f"{entry.config}: camera id '{cam.id}' is also the id in {seen[cam.id]}; "
+                "camera ids must be unique on a box"
+            )
+        seen[cam.id] = entry.config
+        out.append((cam, source, entry.detect_fps))
+    return out
+
+
+def _shared_detectors(cameras: list[CameraConfig], manifest: Manifest) -> list[Detector]:
+    """One detector per distinct detector config; returned in camera order."""
+    groups: dict[tuple[str, str, float], list[CameraConfig]] = {}
+    for cam in cameras:
+        key = (cam.detector.model_dump_json(), str(cam.base_dir), cam.detection.nms_iou)
+        groups.setdefault(key, []).append(cam)
+    made: dict[tuple[str, str, float], Detector] = {}
+    for key, members in groups.items():
+        first = members[0]
+        # The session keeps what the most permissive camera could pass; filters do the rest.
+        lowest = min(
+            [
+                t
+                for c in members
+                for t in (c.detection.score_threshold, *c.detection.class_score_thresholds.values())
+            ]
+        )
+        made[key] = create_detector(
+            first.detector,
+            manifest,
+            score_threshold=lowest,
+            nms_iou=first.detection.nms_iou,
+            base_dir=first.base_dir,
+        )
+        log.info("detector %s serves %d camera(s)", made[key].model_name, len(members))
+    return [
+        made[(c.detector.model_dump_json(), str(c.base_dir), c.detection.nms_iou)] for c in cameras
+    ]
+
+
+class Worker:
+    def __init__(self, cfg: EdgeBoxConfig, manifest: Manifest) -> None:
+        self.cfg = cfg
+        cameras = _load_cameras(cfg)
+        detectors = _shared_detectors([c for c, _, _ in cameras], manifest)
+        self.metrics = EdgeMetrics()
+        self.stop_event = threading.Event()
+        self._wake = threading.Event()
+        units: list[CameraUnit] = []
+        self._feeds: list[CameraFeed] = []
+        for (cam, source, fps), detector in zip(cameras, detectors, strict=True):
+            feed = CameraFeed(
+                cam,
+                source,
+                fps,
+                self.metrics,
+                # Late-bound: the stage exists by the time a camera thread reports anything.
+                on_event=lambda ev: self.stage.post(ev),
+                wake=self._wake,
+                stop=self.stop_event,
+            )
+            self._feeds.append(feed)
+            units.append(CameraUnit(feed=feed, pipeline=Pipeline(cam, detector, fps=fps)))
+        self.stage = DetectStage(cfg, units, self.metrics, wake=self._wake, stop=self.stop_event)
+        self.detector_count = len({id(d) for d in detectors})
+        self.http = HealthServer(
+            cfg.http.host,
+            cfg.http.port,
+            self.metrics.registry,
+            live=self._live,
+            ready=self._ready,
+        )
+
+    @property
+    def feeds(self) -> list[CameraFeed]:
+        return self._feeds
+
+    def _cameras(self) -> dict[str, Any]:
+        return {
+            f.camera.id: "online" if f.online else ("ended" if f.ended else "offline")
+            for f in self._feeds
+        }
+
+    def _live(self) -> tuple[bool, dict[str, Any]]:
+        ok = self.stage.is_alive() or not self.stage.ready.is_set()
+        return ok, {"stage": "running" if ok else (self.stage.error or "stopped")}
+
+    def _ready(self) -> tuple[bool, dict[str, Any]]:
+        cams = self._cameras()
+        ok = self.stage.ready.is_set() and self.stage.is_alive() and "online" in cams.values()
+        return ok, {"cameras": cams}
+
+    def start(self) -> None:
+        self.http.start()
+        self.stage.start()
+        while not self.stage.ready.wait(0.1):
+            if not self.stage.is_alive():
+                self.http.stop()
+                raise StreetwatchError(f"the worker could not start: {self.stage.error}")
+        for feed in self._feeds:
+            feed.start()
+        log.info(
+            "serving %d camera(s) with %d detector session(s); health and metrics at %s",
+            len(self._feeds),
+            self.detector_count,
+            self.http.url,
+        )
+
+    def run_until_stopped(self) -> None:
+        """Block until stop_event is set, the stage fails, or every camera ended."""
+        while not self.stop_event.wait(0.5):
+            if not self.stage.is_alive():
+                break
+            if all(f.ended for f in self._feeds):
+                log.info("every camera's source ended")
+                break
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for feed in self._feeds:
+            feed.halt()
+        for feed in self._feeds:
+            feed.join(15)
+        self._wake.set()
+        self.stage.join(60)
+        self.http.stop()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._ready()[0]:
+                return True
+            time.sleep(0.1)
+        return False
