@@ -74,6 +74,11 @@ def demo_cmd(demo_dir: Path, port: int, ingest_port: int, metrics_port: int) -> 
     def say(text: str) -> None:
         click.echo(text, err=True)
 
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM like Ctrl-C: the child aggregator is stopped too
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
     ports = DemoPorts(http=port, ingest=ingest_port, metrics=metrics_port)
     demo_dir = demo_dir.absolute()
     say(f"streetwatch demo in {demo_dir}")
@@ -82,8 +87,6 @@ def demo_cmd(demo_dir: Path, port: int, ingest_port: int, metrics_port: int) -> 
     worker: Worker | None = None
     try:
         worker = Worker(load_edge_config(edge_cfg), load_manifest())
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set() if worker else None)
         worker.start()
         click.echo(
             f"Review UI: http://127.0.0.1:{port}/ui/  (user {DEMO_USER}, password {password})"

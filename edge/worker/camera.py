@@ -111,6 +111,8 @@ class CameraFeed(threading.Thread):
             if s is SourceState.STREAMING:
                 self._set_online(True, detail)
             elif s in (SourceState.RECONNECTING, SourceState.FAILED):
+                if s is SourceState.RECONNECTING:  # a live source retrying on its own
+                    self.metrics.reconnects.labels(**self._labels).inc()
                 self._set_online(False, detail)
 
         with open_source(
