@@ -15,6 +15,8 @@ from edge.errors import ModelError
         ((1, 84, 8400), (640, 640), ("yolov8", 80)),
         ((1, 6, 8400), (640, 640), ("yolov8", 2)),
         ((1, 8400, 7), (640, 640), ("yolox", 2)),
+        ((4, 3549, 85), (416, 416), ("yolox", 80)),  # batched exports: any batch size
+        ((-1, 84, 8400), (640, 640), ("yolov8", 80)),  # dynamic batch axis
     ],
 )
 def test_layout_recognised_from_shape(
@@ -24,7 +26,7 @@ def test_layout_recognised_from_shape(
 
 
 @pytest.mark.parametrize(
-    "shape", [(1, 100, 85), (1, 84, 100), (1, 3549), (2, 3549, 85), (1, 1, 25200, 85)]
+    "shape", [(1, 100, 85), (1, 84, 100), (1, 3549), (2, 3549, 4), (1, 1, 25200, 85)]
 )
 def test_unknown_layout_names_shape(shape: tuple[int, ...]) -> None:
     with pytest.raises(ModelError, match=r"m\.onnx: unrecognised output layout"):
