@@ -55,10 +55,13 @@ def _load_cameras(cfg: EdgeBoxConfig) -> list[tuple[CameraConfig, SourceConfig, 
 
 def _shared_detectors(cameras: list[CameraConfig], manifest: Manifest) -> list[Detector]:
     """One detector per distinct detector config; returned in camera order."""
+
+    def session_key(cam: CameraConfig) -> tuple[str, str, float]:
+        return (cam.detector.model_dump_json(), str(cam.base_dir), cam.detection.nms_iou)
+
     groups: dict[tuple[str, str, float], list[CameraConfig]] = {}
     for cam in cameras:
-        key = (cam.detector.model_dump_json(), str(cam.base_dir), cam.detection.nms_iou)
-        groups.setdefault(key, []).append(cam)
+        groups.setdefault(session_key(cam), []).append(cam)
     made: dict[tuple[str, str, float], Detector] = {}
     for key, members in groups.items():
         first = members[0]
@@ -78,9 +81,7 @@ def _shared_detectors(cameras: list[CameraConfig], manifest: Manifest) -> list[D
             base_dir=first.base_dir,
         )
         log.info("detector %s serves %d camera(s)", made[key].model_name, len(members))
-    return [
-        made[(c.detector.model_dump_json(), str(c.base_dir), c.detection.nms_iou)] for c in cameras
-    ]
+    return [made[session_key(c)] for c in cameras]
 
 
 class Worker:

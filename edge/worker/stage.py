@@ -106,10 +106,13 @@ class DetectStage(threading.Thread):
         for ev in events:
             self.metrics.events.labels(camera=camera, type=ev.type, phase=ev.phase).inc()
 
-    def _turn(self, delivery: Delivery) -> None:
+    def _drain_health(self, delivery: Delivery) -> None:
         while not self._health.empty():
             ev = self._health.get_nowait()
             self._send(delivery, ev.camera, [ev])
+
+    def _turn(self, delivery: Delivery) -> None:
+        self._drain_health(delivery)
         due = [(u, d) for u in self.units if (d := u.feed.take()) is not None]
         if not due:
             return
@@ -173,9 +176,7 @@ class DetectStage(threading.Thread):
                 closing = [unit.recorder.attach(e) for e in closing]
                 unit.recorder.close()
             self._send(delivery, unit.camera_id, closing)
-        while not self._health.empty():
-            ev = self._health.get_nowait()
-            self._send(delivery, ev.camera, [ev])
+        self._drain_health(delivery)
         if not delivery.drain(self._drain_s):
             log.info(
                 "stopping with %d messages in the outbox; they are sent on the next start",
