@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, select, update
 
 from aggregator.db.models import SESSIONS, USERS
-from edge.errors import StreetwatchError
+from contract.errors import StreetwatchError
 
 ROLES = ("viewer", "operator", "supervisor", "admin")  # each includes the ones before it
 SESSION_S = 12 * 3600.0

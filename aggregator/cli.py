@@ -7,14 +7,14 @@ from typing import Any
 
 import click
 
-from edge.cli_support import (
+from contract.cli import (
     LOG_LEVELS,
     UserErrorGroup,
     config_option,
     log_format_option,
     setup_logging,
 )
-from edge.errors import StreetwatchError
+from contract.errors import StreetwatchError
 
 CONFIG = config_option("Aggregator config YAML.")
 
@@ -74,7 +74,7 @@ def _registry(config_path: Path) -> Any:
 @click.argument("public_key", type=click.Path(dir_okay=False, path_type=Path))
 def edges_add(config_path: Path, edge_id: str, public_key: Path) -> None:
     """Allow EDGE_ID with the CURVE public key in file PUBLIC_KEY (its .key file)."""
-    from edge.keys import load_public
+    from contract.keys import load_public
 
     key = load_public(public_key).decode()
     _registry(config_path).add(edge_id, key)
@@ -236,7 +236,7 @@ def keys() -> None:
 @click.option("--name", default="aggregator", show_default=True, help="Base name of the files.")
 def keys_generate(directory: Path, name: str) -> None:
     """Write NAME.key (give to every edge) and NAME.key_secret (mode 600, keep here)."""
-    from edge.keys import generate
+    from contract.keys import generate
 
     public, secret = generate(directory, name)
     click.echo(f"{public}\n{secret}")

@@ -8,7 +8,7 @@ import time
 from sqlalchemy import Engine, select, update
 
 from aggregator.db.models import EDGES, EdgeRow
-from edge.errors import StreetwatchError
+from contract.errors import StreetwatchError
 
 # How long a looked-up allowlist is trusted; revocation takes effect within this.
 CACHE_S = 1.0

@@ -22,8 +22,8 @@ from aggregator.core.config import IngestConfig
 from aggregator.db.models import MESSAGES
 from aggregator.edges import EdgeRegistry
 from aggregator.store import EventStore, Received
-from edge import wire
-from edge.keys import load_pair
+from contract import wire
+from contract.keys import load_pair
 
 log = logging.getLogger(__name__)
 ZAP_DOMAIN = "streetwatch"

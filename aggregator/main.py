@@ -22,8 +22,8 @@ from aggregator.ingest import IngestServer
 from aggregator.media import MediaStore
 from aggregator.metrics import instrument, metrics_registry
 from aggregator.store import EventStore
-from edge.cli_support import json_logging
-from edge.errors import StreetwatchError
+from contract.cli import json_logging
+from contract.errors import StreetwatchError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aggregator.db.models import EDGES, EVENTS, MESSAGES
-from edge.wire import WireEvent
+from contract.wire import WireEvent
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.clips import ClipRecorder, MediaItem
+from edge.camera.chain import Pipeline, build_detector
 from edge.config import load_camera_config, with_motion
 from edge.config.camera import ClipConfig
-from edge.events import Event
-from edge.model_catalog import load_manifest
+from edge.detectors.catalog import load_manifest
+from edge.evidence.clips import ClipRecorder, MediaItem
+from edge.evidence.ringbuffer import FrameRing
 from edge.paths import assets_dir, project_root
-from edge.pipeline import Pipeline, build_detector
-from edge.ringbuffer import FrameRing
+from edge.rules.events import Event
 from edge.sources import open_source
 
 VIDEO = assets_dir() / "videos" / "bottle-detection.mp4"

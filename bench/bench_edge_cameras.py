@@ -26,12 +26,12 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.keys import generate
+from edge.camera.chain import Pipeline, build_detector
 from edge.config import load_camera_config, with_motion
 from edge.config.edge_box import load_edge_config
-from edge.keys import generate
-from edge.model_catalog import load_manifest
+from edge.detectors.catalog import load_manifest
 from edge.paths import assets_dir, project_root
-from edge.pipeline import Pipeline, build_detector
 from edge.sources import open_source
 from edge.worker import Worker
 

@@ -30,9 +30,9 @@ from sqlalchemy import create_engine, func, select
 from aggregator.db.engine import make_engine, migrate
 from aggregator.db.models import EventMessageRow
 from aggregator.store import EventStore, Received
-from edge import wire
-from edge.loadgen import generate, message
-from edge.outbox import Outbox
+from contract import wire
+from edge.delivery.outbox import Outbox
+from edge.tools.loadgen import generate, message
 from tests.deploy import Deployment, database
 
 

@@ -118,9 +118,9 @@ def run_ultralytics(
 def run_streetwatch(model: Path, video: Path, limit: int, warmup: int) -> dict[str, Any]:
     import cv2
 
+    from edge.camera.chain import Pipeline, build_detector
     from edge.config.camera import CameraConfig
-    from edge.model_catalog import load_manifest
-    from edge.pipeline import Pipeline, build_detector
+    from edge.detectors.catalog import load_manifest
     from edge.sources import open_source
 
     spec: dict[str, Any] = {
@@ -149,8 +149,8 @@ def run_streetwatch(model: Path, video: Path, limit: int, warmup: int) -> dict[s
 
 def run_inference(model: Path, video: Path, limit: int, warmup: int) -> dict[str, Any]:
     from edge.detectors import OnnxDetectorConfig
+    from edge.detectors.catalog import load_manifest
     from edge.detectors.onnx_runtime import OnnxDetector
-    from edge.model_catalog import load_manifest
     from edge.sources import open_source
 
     detector = OnnxDetector(

@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from edge.camera.chain import Pipeline, build_detector
 from edge.config.camera import CameraConfig, DetectionConfig, MotionConfig
 from edge.detectors import OnnxDetectorConfig
-from edge.model_catalog import load_manifest
+from edge.detectors.catalog import load_manifest
 from edge.paths import assets_dir
-from edge.pipeline import Pipeline, build_detector
 from edge.sources import open_source
 
 VIDEOS = [

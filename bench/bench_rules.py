@@ -16,12 +16,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edge.camera.chain import Pipeline, build_detector
 from edge.config import load_camera_config, with_motion
-from edge.evaluation import evaluate, incidents, load_truth
-from edge.model_catalog import load_manifest
+from edge.detectors.catalog import load_manifest
 from edge.paths import assets_dir, project_root
-from edge.pipeline import Pipeline, build_detector
 from edge.sources import open_source
+from edge.tools.evaluation import evaluate, incidents, load_truth
 
 SAMPLES = project_root() / "sample_videos"
 CASES = [

@@ -8,12 +8,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.annotate import Annotator
+from edge.camera.chain import Pipeline, build_detector
 from edge.config import load_camera_config
 from edge.config.camera import CameraConfig
-from edge.model_catalog import load_manifest
+from edge.detectors.catalog import load_manifest
+from edge.evidence.annotate import Annotator
 from edge.paths import assets_dir, project_root
-from edge.pipeline import Pipeline, build_detector
 from edge.sources import open_source
 
 TILE_WH = (640, 360)

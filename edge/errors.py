@@ -1,13 +1,6 @@
-"""Errors a user can act on. The CLI prints their message on one line and exits non-zero;
-anything else is a bug and keeps its traceback."""
+"""The edge's own user-facing errors (the shared base lives in contract.errors)."""
 
-
-class StreetwatchError(Exception):
-    """Base for user-facing errors; the message must name the thing that is wrong."""
-
-
-class ConfigError(StreetwatchError):
-    """A configuration file is unreadable, malformed or inconsistent."""
+from contract.errors import StreetwatchError
 
 
 class SourceError(StreetwatchError):

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from edge.detections import Detections
-from edge.events import Event, RuleContext
+from edge.detectors.detections import Detections
 from edge.rules.base import Rule, ZoneFrame
+from edge.rules.events import Event, RuleContext
 
 CLASSES = (
     "person",

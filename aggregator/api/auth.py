@@ -142,7 +142,7 @@ class UserCreate(BaseModel):
 @users_router.post("", status_code=201)
 def create_user(body: UserCreate, services: ServicesDep, _: Admin) -> dict[str, Any]:
     """Create an account (admin)."""
-    from edge.errors import StreetwatchError
+    from contract.errors import StreetwatchError
 
     try:
         services.accounts.add_user(body.username, body.password, body.role)

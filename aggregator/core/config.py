@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.config.loading import load_yaml_model
+from contract.config.loading import load_yaml_model
 
 
 class _Strict(BaseModel):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contract.config.loading import load_yaml_model
 from edge.config.camera import CameraConfig
-from edge.config.loading import load_yaml_model
 
 __all__ = ["CameraConfig", "load_camera_config", "with_motion"]
 

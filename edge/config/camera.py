@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from edge.config.yaml_source import Loc, YamlDocument
+from contract.config.yaml_source import Loc, YamlDocument
 from edge.detectors.config import DetectorConfig, OnnxDetectorConfig
 from edge.rules.config import RuleConfig, expand_preset
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contract.config.loading import load_yaml_model
 from edge.config.camera import SourceConfig
-from edge.config.loading import load_yaml_model
 
 
 class _Strict(BaseModel):

@@ -9,7 +9,7 @@ from edge.detectors.base import Detector
 from edge.detectors.config import DetectorConfig, OnnxDetectorConfig
 
 if TYPE_CHECKING:
-    from edge.model_catalog import Manifest
+    from edge.detectors.catalog import Manifest
 
 __all__ = ["Detector", "DetectorConfig", "OnnxDetectorConfig", "create_detector"]
 

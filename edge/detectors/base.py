@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 import numpy.typing as npt
 
-from edge.detections import Detections
+from edge.detectors.detections import Detections
 
 
 class Detector(ABC):

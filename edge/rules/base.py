@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from edge.detections import Detections
-from edge.events import BoxXYXY, Event, Phase, RuleContext, Severity
+from edge.detectors.detections import Detections
+from edge.rules.events import BoxXYXY, Event, Phase, RuleContext, Severity
 
 IdFactory = Callable[[], str]
 

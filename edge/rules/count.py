@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.events import Event, RuleContext
 from edge.rules.base import IdFactory, Rule, ZoneFrame, box_tuple
 from edge.rules.config import CountRuleConfig
+from edge.rules.events import Event, RuleContext
 
 
 class CountRule(Rule):

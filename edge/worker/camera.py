@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from edge.config.camera import CameraConfig, ReconnectConfig, SourceConfig
 from edge.errors import SourceError
-from edge.events import Event
+from edge.rules.events import Event
 from edge.sources import open_source
 from edge.sources.base import Frame, FrameSource, SourceState
 from edge.sources.live import LiveSource, redact

@@ -55,7 +55,7 @@ class HealthServer:
         try:
             self._server = ThreadingHTTPServer((host, port), Handler)
         except OSError as exc:
-            from edge.errors import ConfigError
+            from contract.errors import ConfigError
 
             raise ConfigError(f"http: cannot listen on {host}:{port} ({exc.strerror})") from None
         self._server.daemon_threads = True

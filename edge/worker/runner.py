@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract.errors import ConfigError, StreetwatchError
+from edge.camera.chain import Pipeline
 from edge.config import CameraConfig, load_camera_config
 from edge.config.camera import SourceConfig
 from edge.config.edge_box import EdgeBoxConfig
 from edge.detectors import Detector, create_detector
-from edge.errors import ConfigError, StreetwatchError
-from edge.model_catalog import Manifest
-from edge.pipeline import Pipeline
+from edge.detectors.catalog import Manifest
 from edge.worker.camera import CameraFeed
 from edge.worker.health import HealthServer
 from edge.worker.metrics import EdgeMetrics

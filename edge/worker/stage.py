@@ -16,12 +16,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from edge.clips import ClipRecorder
+from edge.camera.chain import Pipeline
 from edge.config.edge_box import EdgeBoxConfig
-from edge.delivery import Delivery
-from edge.detections import Detections
-from edge.events import Event
-from edge.pipeline import Pipeline
+from edge.delivery.sender import Delivery
+from edge.detectors.detections import Detections
+from edge.evidence.clips import ClipRecorder
+from edge.rules.events import Event
 from edge.worker.camera import CameraFeed, DueFrame
 from edge.worker.metrics import EdgeMetrics
 

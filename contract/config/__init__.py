@@ -1,0 +1,1 @@
+"""YAML config files validated by pydantic, with errors that name file, line and field."""

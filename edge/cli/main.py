@@ -1,0 +1,336 @@
+"""The ``edge`` command line. User errors print one line and exit 1; bugs keep tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from contract.cli import (
+    LOG_LEVELS,
+    UserErrorGroup,
+    config_option,
+    log_format_option,
+    setup_logging,
+)
+from contract.errors import StreetwatchError
+from edge.cli.delivery import loadgen, outbox, publish
+from edge.cli.models import keys, models
+from edge.cli.worker import demo_cmd, run_cmd
+
+
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=LOG_LEVELS,
+    default="warning",
+    show_default=True,
+    help="How much the worker logs to stderr.",
+)
+@log_format_option()
+@click.version_option(package_name="streetwatch")
+def cli(log_level: str, log_format: str) -> None:
+    """Streetwatch edge worker: detect, track and turn street video into governance events."""
+    setup_logging(log_level, log_format)
+
+
+@cli.command()
+@click.argument("path")
+@click.option(
+    "--model",
+    "-m",
+    default="yolox_nano",
+    show_default=True,
+    help="Model name from models/manifest.yaml, or a path to an .onnx file.",
+)
+@click.option(
+    "--score",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0.01, 1.0),
+    help="Minimum detection score.",
+)
+@click.option(
+    "--classes",
+    default=None,
+    help="Comma-separated class names to keep (default: all the model knows).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON array of {label, class_id, score, xyxy} instead of a table.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the frame with boxes drawn to this image file.",
+)
+@click.option(
+    "--retries",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="For a stream or camera: attempts to get a frame before giving up.",
+)
+def detect(
+    path: str,
+    model: str,
+    score: float,
+    classes: str | None,
+    as_json: bool,
+    out: Path | None,
+    retries: int,
+) -> None:
+    """Detect objects in an image, or in the first frame of a video, stream or camera (PATH)."""
+    import cv2
+
+    from edge.camera.chain import Pipeline, build_detector
+    from edge.config.camera import CameraConfig, DetectionConfig, ReconnectConfig, SourceConfig
+    from edge.detectors import OnnxDetectorConfig
+    from edge.detectors.catalog import load_manifest
+    from edge.evidence.annotate import Annotator
+    from edge.sources import open_source
+
+    cfg = CameraConfig(
+        id="cli",
+        detector=OnnxDetectorConfig(model=model),
+        detection=DetectionConfig(
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
+            score_threshold=score,
+        ),
+    )
+    detector = build_detector(cfg, load_manifest())
+    pipeline = Pipeline(cfg, detector, fps=1.0)
+    src_cfg = SourceConfig(uri=path, reconnect=ReconnectConfig(max_attempts=retries))
+    with open_source(src_cfg, realtime=False) as source:
+        frame = next(iter(source.frames()), None)
+    if frame is None:
+        raise StreetwatchError(f"{path}: no frame could be read")
+    dets = pipeline.filter(detector.detect(frame.image_bgr))
+    records = dets.to_records(detector.class_names)
+    if out is not None:
+        image = Annotator(detector.class_names).draw(frame.image_bgr, dets, [])
+        if not cv2.imwrite(str(out), image):
+            raise StreetwatchError(f"{out}: cannot write image (unknown extension or folder)")
+    if as_json:
+        click.echo(json.dumps(records))
+        return
+    click.echo(f"{len(records)} detections ({detector.model_name}, {frame.wh[0]}x{frame.wh[1]})")
+    for r in records:
+        x1, y1, x2, y2 = r["xyxy"]
+        click.echo(f"  {r['label']:<14} {r['score']:.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
+
+
+MOTION_OPTION = click.option(
+    "--motion",
+    type=click.Choice(["config", "on", "off"]),
+    default="config",
+    show_default=True,
+    help="Motion gating: as the camera config says, or force it on or off.",
+)
+
+
+@cli.command()
+@click.argument("video")
+@config_option("Camera config YAML (detector, detection, tracking, zones).")
+@click.option(
+    "--fast",
+    is_flag=True,
+    help="Process as fast as possible instead of at the video's own frame rate.",
+)
+@click.option(
+    "--annotated-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write an MP4 with zones, boxes and track ids drawn.",
+)
+@click.option(
+    "--tracks-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write one JSON line per frame with its confirmed tracks.",
+)
+@click.option(
+    "--events-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write every event lifecycle message (start, update, end) as a JSON line.",
+)
+@click.option(
+    "--clips-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Record evidence (MP4 clip and JPEG snapshot per event) into this folder.",
+)
+@click.option(
+    "--edge-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Edge box config: put events and evidence in its outbox and deliver them "
+    "to the aggregator, as a camera would.",
+)
+@click.option(
+    "--drain-timeout-s",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="With --edge-config: wait this long at the end for everything to be delivered.",
+)
+@MOTION_OPTION
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def replay(
+    video: str,
+    config_path: Path,
+    fast: bool,
+    annotated_out: Path | None,
+    tracks_out: Path | None,
+    events_out: Path | None,
+    clips_dir: Path | None,
+    edge_config: Path | None,
+    drain_timeout_s: float,
+    motion: str,
+    quiet: bool,
+) -> None:
+    """Replay VIDEO through the full pipeline with the camera config, as a camera would."""
+    from edge.camera.chain import Pipeline, build_detector
+    from edge.config import load_camera_config, with_motion
+    from edge.config.edge_box import load_edge_config
+    from edge.delivery.sender import Delivery
+    from edge.detectors.catalog import load_manifest
+    from edge.evidence.clips import ClipRecorder
+    from edge.sources import open_source
+    from edge.tools.replay import replay as run_replay
+
+    cfg = with_motion(load_camera_config(config_path), motion)
+    detector = build_detector(cfg, load_manifest())
+    delivery = Delivery(load_edge_config(edge_config)) if edge_config else None
+    media_dir = delivery.media_dir if delivery else clips_dir
+    recorder = None
+    if media_dir is not None and cfg.clips.enabled:
+        recorder = ClipRecorder(
+            cfg.clips,
+            cfg.privacy,
+            detector.class_names,
+            media_dir,
+            delivery.media_ready if delivery else (lambda m: None),
+        )
+    if delivery:
+        delivery.start()
+    try:
+        with open_source(video, realtime=not fast) as source:
+            pipeline = Pipeline(cfg, detector, fps=source.fps)
+            summary = run_replay(
+                source,
+                pipeline,
+                annotated_out=annotated_out,
+                tracks_out=tracks_out,
+                events_out=events_out,
+                show_progress=not quiet,
+                recorder=recorder,
+                delivery=delivery,
+            )
+        if delivery and not delivery.drain(drain_timeout_s):
+            raise StreetwatchError(
+                f"not everything was delivered within {drain_timeout_s:.0f} s; it stays in "
+                f"{delivery.cfg.outbox.path} and is sent by `edge publish`"
+            )
+    finally:
+        if delivery:
+            delivery.stop()
+    starts = sum(e.phase == "start" for e in summary.events)
+    click.echo(
+        f"{summary.frames} frames ({summary.media_s:.1f} s of video) in {summary.wall_s:.1f} s: "
+        f"{summary.fps:.1f} fps, detector {summary.detect_ms_mean:.1f} ms/call on "
+        f"{summary.detector_calls} frames ({summary.skipped_fraction:.0%} skipped), "
+        f"rules {summary.rules_ms_mean:.2f} ms/frame, {len(summary.track_ids)} tracks, "
+        f"{starts} events",
+        err=True,
+    )
+
+
+@cli.command("eval")
+@click.argument("video")
+@config_option("Camera config YAML with the zones and rules to evaluate.")
+@click.option(
+    "--truth",
+    "-t",
+    "truth_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ground truth: JSON or YAML list of {type, zone, start_s, end_s}.",
+)
+@click.option(
+    "--events-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the replay's event messages as JSON lines.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
+@MOTION_OPTION
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def eval_cmd(
+    video: str,
+    config_path: Path,
+    truth_path: Path,
+    events_out: Path | None,
+    as_json: bool,
+    motion: str,
+    quiet: bool,
+) -> None:
+    """Replay VIDEO as fast as possible and score its events against ground truth.
+
+    Prints event-level precision, recall and start-time error. An event matches a truth entry
+    of the same type and zone whose time span it overlaps; start error compares when the
+    incident began (crowd formed, car stopped, owner left) with the truth's start_s.
+    """
+    from edge.camera.chain import Pipeline, build_detector
+    from edge.config import load_camera_config, with_motion
+    from edge.detectors.catalog import load_manifest
+    from edge.sources import open_source
+    from edge.tools.evaluation import evaluate, incidents, load_truth
+    from edge.tools.replay import replay as run_replay
+
+    cfg = with_motion(load_camera_config(config_path), motion)
+    truth = load_truth(truth_path)
+    detector = build_detector(cfg, load_manifest())
+    with open_source(video, realtime=False) as source:
+        pipeline = Pipeline(cfg, detector, fps=source.fps)
+        summary = run_replay(source, pipeline, events_out=events_out, show_progress=not quiet)
+    report = evaluate(incidents(summary.events), truth.events, summary.media_s)
+    calls = {"frames": summary.frames, "detector_calls": summary.detector_calls}
+    if as_json:
+        click.echo(json.dumps(report.to_dict() | calls))
+        return
+    click.echo(
+        f"{Path(video).name}: {len(truth.events)} true events, "
+        f"{len(report.matches) + len(report.false_positives)} found"
+    )
+    for m in report.matches:
+        click.echo(
+            f"  match  {m.truth.type:<16} {m.truth.zone:<12} truth {m.truth.start_s:7.1f} s"
+            f"  event {m.incident.start_s:7.1f} s  error {m.start_error_s:+.1f} s"
+        )
+    for fp in report.false_positives:
+        click.echo(f"  extra  {fp.type:<16} {fp.zone:<12} event {fp.start_s:7.1f} s")
+    for t in report.misses:
+        click.echo(f"  missed {t.type:<16} {t.zone:<12} truth {t.start_s:7.1f} s")
+    click.echo(
+        f"precision {report.precision:.2f}  recall {report.recall:.2f}  "
+        f"max |start error| {report.max_abs_start_error_s:.1f} s  "
+        f"detector on {summary.detector_calls} of {summary.frames} frames"
+    )
+
+
+for command in (run_cmd, demo_cmd, models, keys, publish, loadgen, outbox):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="edge")
+
+
+if __name__ == "__main__":
+    main()

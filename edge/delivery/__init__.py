@@ -1,0 +1,1 @@
+"""This box's way out: the durable outbox, the ZeroMQ publisher and the evidence uploader."""

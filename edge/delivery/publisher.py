@@ -1,0 +1,165 @@
+"""Send the outbox to the aggregator: DEALER over CurveZMQ, bounded in flight, resent with
+backoff until acknowledged, rejected messages moved to the dead-letter table."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import msgpack
+import zmq
+
+from contract import wire
+from contract.keys import load_pair, load_public
+from edge.config.edge_box import EdgeBoxConfig
+from edge.delivery.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+STATUS_KEY = "publisher_status"
+
+
+@dataclass
+class PublisherStats:
+    connected: bool = False
+    sent: int = 0
+    acked: int = 0
+    resends: int = 0
+    rejected: int = 0
+    malformed_replies: int = 0
+    in_flight: int = 0
+    depth: int = 0
+    last_heard_wall: float = 0.0
+
+
+class Publisher:
+    def __init__(
+        self, cfg: EdgeBoxConfig, context: zmq.Context[zmq.Socket[bytes]] | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.link = cfg.aggregator
+        self._ctx = context or zmq.Context.instance()
+        self._server_key = load_public(self.link.server_public_key)
+        self._public, self._secret = load_pair(self.link.secret_key)
+        self.stats = PublisherStats()
+
+    def _socket(self) -> zmq.Socket[bytes]:
+        s = self._ctx.socket(zmq.DEALER)
+        s.curve_secretkey = self._secret
+        s.curve_publickey = self._public
+        s.curve_serverkey = self._server_key
+        s.setsockopt(zmq.IMMEDIATE, 1)  # never queue messages for a peer that is not there
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RECONNECT_IVL, 200)
+        s.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
+        s.setsockopt(zmq.SNDHWM, self.link.max_in_flight * 4)
+        s.connect(self.link.endpoint)
+        return s
+
+    def _backoff_s(self, attempts: int) -> float:
+        return float(min(self.link.max_backoff_s, self.link.ack_timeout_s * 2 ** min(attempts, 10)))
+
+    def run(self, stop: threading.Event) -> None:
+        outbox = Outbox(self.cfg.outbox.path, self.cfg.outbox.max_rows)
+        sock = self._socket()
+        edge_id = self.cfg.edge_id
+        in_flight: dict[int, float] = {}  # seq -> ack deadline (monotonic)
+        retry_at: dict[int, float] = {}
+        attempts: dict[int, int] = {}
+        last_hb = 0.0
+        last_heard = 0.0
+        last_status = 0.0
+        socket_since = time.monotonic()
+        # libzmq stops retrying after the server refuses our key; a fresh socket tries again
+        # (the operator may have registered the key since).
+        renew_after_s = max(5.0, 5 * self.link.heartbeat_s)
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                acked: list[int] = []
+                while sock.poll(20 if not acked else 0):
+                    try:
+                        env = wire.parse(sock.recv_multipart())
+                    except wire.WireError as exc:
+                        self.stats.malformed_replies += 1
+                        log.warning("malformed reply from aggregator: %s", exc)
+                        continue
+                    last_heard = time.monotonic()
+                    if env.kind == wire.KIND_ACK:
+                        acked.append(env.seq)
+                    elif env.kind == wire.KIND_NACK:
+                        reason = env.payload.decode(errors="replace")
+                        log.error("aggregator rejected message %d: %s", env.seq, reason)
+                        outbox.dead_letter(env.seq, reason)
+                        self.stats.rejected += 1
+                        in_flight.pop(env.seq, None)
+                        retry_at.pop(env.seq, None)
+                if acked:
+                    outbox.ack(acked)
+                    self.stats.acked += len(acked)
+                    for s in acked:
+                        in_flight.pop(s, None)
+                        retry_at.pop(s, None)
+                        attempts.pop(s, None)
+                now = time.monotonic()
+                for s, deadline in list(in_flight.items()):
+                    if now > deadline:
+                        del in_flight[s]
+                        retry_at[s] = (
+                            now + self._backoff_s(attempts.get(s, 1)) - self.link.ack_timeout_s
+                        )
+                        self.stats.resends += 1
+                room = self.link.max_in_flight - len(in_flight)
+                if room > 0:
+                    waiting = {s for s, t in retry_at.items() if t > now}
+                    for p in outbox.pending(0, room, exclude=set(in_flight) | waiting):
+                        try:
+                            sock.send_multipart(
+                                wire.frames(wire.KIND_EVENT, edge_id, p.seq, p.payload), zmq.NOBLOCK
+                            )
+                        except zmq.Again:
+                            break  # not connected: IMMEDIATE refuses to queue
+                        in_flight[p.seq] = now + self.link.ack_timeout_s
+                        attempts[p.seq] = attempts.get(p.seq, 0) + 1
+                        retry_at.pop(p.seq, None)
+                        self.stats.sent += 1
+                if now - last_hb >= self.link.heartbeat_s:
+                    last_hb = now
+                    depth = outbox.depth()
+                    self.stats.depth = depth
+                    beat = wire.frames(
+                        wire.KIND_HEARTBEAT, edge_id, 0, msgpack.packb({"depth": depth})
+                    )
+                    with contextlib.suppress(zmq.Again):  # not connected: skip this beat
+                        sock.send_multipart(beat, zmq.NOBLOCK)
+                connected = time.monotonic() - last_heard < 3 * self.link.heartbeat_s
+                quiet_since = max(last_heard, socket_since)
+                if not connected and time.monotonic() - quiet_since > renew_after_s:
+                    sock.close(0)
+                    sock = self._socket()
+                    socket_since = time.monotonic()
+                    for s in in_flight:
+                        retry_at[s] = 0.0  # resend at once on the new connection
+                    in_flight.clear()
+                if connected != self.stats.connected:
+                    log.info(
+                        "aggregator %s: %s",
+                        self.link.endpoint,
+                        "connected" if connected else "disconnected",
+                    )
+                self.stats.connected = connected
+                self.stats.in_flight = len(in_flight)
+                if now - last_status >= 1.0:
+                    last_status = now
+                    self.stats.last_heard_wall = (
+                        time.time() - (time.monotonic() - last_heard) if last_heard else 0.0
+                    )
+                    outbox.set_meta({STATUS_KEY: json.dumps(asdict(self.stats))})
+        finally:
+            sock.close(0)
+            outbox.set_meta({STATUS_KEY: json.dumps({**asdict(self.stats), "connected": False})})
+            outbox.close()

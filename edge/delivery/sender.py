@@ -1,0 +1,107 @@
+"""This box's way out: events and evidence into the outbox, and the threads that send them
+(events over ZeroMQ, evidence over HTTP)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from contract import wire
+from edge.config.edge_box import EdgeBoxConfig
+from edge.delivery.outbox import Outbox, OutboxFullError, PendingMedia
+from edge.delivery.publisher import Publisher
+from edge.delivery.uploader import Uploader
+from edge.evidence.clips import MediaItem
+from edge.rules.events import Event
+
+log = logging.getLogger(__name__)
+
+
+def to_wire(ev: Event) -> wire.WireEvent:
+    return wire.WireEvent(
+        event_id=ev.event_id,
+        type=ev.type,
+        phase=ev.phase,
+        camera=ev.camera,
+        zone=ev.zone,
+        rule=ev.rule,
+        ts=ev.ts,
+        started_ts=ev.started_ts,
+        value=ev.value,
+        unit=ev.unit,
+        severity=ev.severity,
+        boxes=tuple((round(b[0]), round(b[1]), round(b[2]), round(b[3])) for b in ev.boxes),
+        labels=ev.labels,
+        stage=ev.stage,
+        peak=ev.peak,
+        created_wall=time.time(),
+        clip_id=ev.clip_id,
+        snapshot_id=ev.snapshot_id,
+    )
+
+
+class Delivery:
+    def __init__(self, cfg: EdgeBoxConfig) -> None:
+        self.cfg = cfg
+        self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
+        self.media_dir = cfg.outbox.path.parent / "media"
+        self._media: queue.Queue[MediaItem] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.refused = 0
+        self.uploads = bool(cfg.aggregator.http_url and cfg.aggregator.token_file)
+
+    def start(self) -> None:
+        workers = [Publisher(self.cfg).run]
+        if self.uploads:
+            workers.append(Uploader(self.cfg).run)
+        for target in workers:
+            t = threading.Thread(target=target, args=(self._stop,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def media_ready(self, item: MediaItem) -> None:
+        """Called from the encoder thread; queued to the owner of the outbox connection."""
+        self._media.put(item)
+
+    def send(self, events: list[Event]) -> None:
+        while not self._media.empty():
+            m = self._media.get_nowait()
+            self.outbox.put_media(
+                PendingMedia(
+                    m.media_id,
+                    m.event_id,
+                    m.kind,
+                    m.path,
+                    m.sha256,
+                    m.size,
+                    m.content_type,
+                    m.start_ts,
+                    m.duration_s,
+                )
+            )
+        for ev in events:
+            try:
+                self.outbox.put(wire.encode_event(to_wire(ev)), ev.phase)
+            except OutboxFullError as exc:
+                self.refused += 1
+                log.error("%s", exc)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until everything was acknowledged; False on timeout."""
+        self.send([])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            media_left = self.outbox.media_depth() if self.uploads else 0
+            if self.outbox.depth() == 0 and media_left == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+        self.outbox.close()

@@ -1,0 +1,116 @@
+"""Upload evidence (clips, snapshots) to the aggregator over HTTP with the box's token,
+retrying with backoff until acknowledged; the aggregator deduplicates by content hash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from contract.errors import StreetwatchError
+from edge.config.edge_box import EdgeBoxConfig
+from edge.delivery.outbox import Outbox
+
+log = logging.getLogger(__name__)
+STATUS_KEY = "uploader_status"
+# Answers that will not change if we try again: the file goes to dead_media.
+_FINAL = {400, 404, 409, 413, 415, 422}
+
+
+@dataclass
+class UploaderStats:
+    uploaded: int = 0
+    failures: int = 0
+    rejected: int = 0
+    depth: int = 0
+    last_error: str = ""
+
+
+def read_token(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise StreetwatchError(f"{path}: cannot read upload token: {exc.strerror}") from None
+    if not token:
+        raise StreetwatchError(f"{path}: upload token file is empty")
+    return token
+
+
+class Uploader:
+    def __init__(self, cfg: EdgeBoxConfig) -> None:
+        link = cfg.aggregator
+        if not link.http_url or not link.token_file:
+            raise StreetwatchError("evidence upload needs aggregator.http_url and token_file")
+        self.cfg = cfg
+        self.base = link.http_url.rstrip("/")
+        self.token = read_token(link.token_file)
+        self.stats = UploaderStats()
+
+    def run(self, stop: threading.Event) -> None:
+        outbox = Outbox(self.cfg.outbox.path, self.cfg.outbox.max_rows)
+        backoff = 0.5
+        client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.token}"})
+        last_status = 0.0
+        try:
+            while not stop.is_set():
+                batch = outbox.pending_media(10)
+                self.stats.depth = outbox.media_depth()
+                if time.monotonic() - last_status > 1:
+                    last_status = time.monotonic()
+                    outbox.set_meta({STATUS_KEY: json.dumps(asdict(self.stats))})
+                if not batch:
+                    stop.wait(0.2)
+                    continue
+                for m in batch:
+                    if stop.is_set():
+                        break
+                    try:
+                        data = m.path.read_bytes()
+                    except OSError as exc:
+                        outbox.dead_media(m.media_id, f"file unreadable: {exc.strerror}")
+                        continue
+                    try:
+                        r = client.put(
+                            f"{self.base}/api/v1/media/{m.media_id}",
+                            content=data,
+                            headers={
+                                "Content-Type": m.content_type,
+                                "X-Event-Id": m.event_id,
+                                "X-Media-Kind": m.kind,
+                                "X-Content-SHA256": m.sha256,
+                                "X-Start-Ts": repr(m.start_ts),
+                                "X-Duration-S": repr(m.duration_s),
+                            },
+                        )
+                    except httpx.HTTPError as exc:
+                        self._failed(f"{type(exc).__name__}: {exc}")
+                        stop.wait(backoff)
+                        backoff = min(backoff * 2, self.cfg.aggregator.max_backoff_s)
+                        break
+                    if r.status_code in (200, 201):
+                        outbox.ack_media(m.media_id)
+                        self.stats.uploaded += 1
+                        backoff = 0.5
+                    elif r.status_code in _FINAL:
+                        log.error("aggregator refused %s %s: %s", m.kind, m.media_id, r.text[:200])
+                        outbox.dead_media(m.media_id, f"{r.status_code} {r.text[:300]}")
+                        self.stats.rejected += 1
+                    else:  # 401/403 (token being fixed), 5xx, 429: try again later
+                        self._failed(f"{r.status_code} {r.text[:200]}")
+                        stop.wait(backoff)
+                        backoff = min(backoff * 2, self.cfg.aggregator.max_backoff_s)
+                        break
+        finally:
+            client.close()
+            outbox.set_meta({STATUS_KEY: json.dumps(asdict(self.stats))})
+            outbox.close()
+
+    def _failed(self, why: str) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = why
+        log.warning("upload failed: %s", why)

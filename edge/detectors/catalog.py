@@ -1,0 +1,131 @@
+"""The model manifest and the offline search path for model files.
+
+Search order for a model name or file: an explicit path, then the project's models/, then
+$STREETWATCH_ASSETS/models, then ../shared/assets/models. Nothing here touches the network;
+`fetch` is the one explicit download, run by a user on a connected machine.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from contract.config.errors import config_error_from_validation
+from contract.config.yaml_source import read_yaml
+from contract.files import sha256_of
+from edge.errors import ModelError
+from edge.paths import ASSETS_ENV, assets_dir, project_root
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    family: Literal["yolox", "yolov8"]
+    input_wh: tuple[int, int]
+    classes: str
+    url: str | None = None
+    sha256: str | None = None
+    licence: str
+    notes: str = ""
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: dict[str, ModelEntry]
+    class_lists: dict[str, list[str]]
+
+    def entry_for_file(self, path: Path) -> tuple[str, ModelEntry] | None:
+        for name, entry in self.models.items():
+            if entry.file == path.name:
+                return name, entry
+        return None
+
+    def class_names(self, entry: ModelEntry) -> tuple[str, ...]:
+        return tuple(self.class_lists[entry.classes])
+
+
+def manifest_path() -> Path:
+    return project_root() / "models" / "manifest.yaml"
+
+
+def load_manifest(path: Path | None = None) -> Manifest:
+    doc = read_yaml(path or manifest_path())
+    try:
+        return Manifest.model_validate(doc.data)
+    except ValidationError as exc:
+        raise config_error_from_validation(doc, exc) from None
+
+
+def search_dirs() -> list[Path]:
+    """Project models/, then $STREETWATCH_ASSETS/models, then ../shared/assets/models."""
+    dirs = [project_root() / "models"]
+    if os.environ.get(ASSETS_ENV):
+        dirs.append(assets_dir() / "models")
+    dirs.append(project_root().parent / "shared" / "assets" / "models")
+    return dirs
+
+
+def resolve_model(spec: str, manifest: Manifest, base_dir: Path | None = None) -> Path:
+    """Find the .onnx file for a manifest name or a path; ModelError lists where it looked."""
+    as_path = Path(spec).expanduser()
+    if as_path.suffix or "/" in spec:
+        candidates = [as_path] if as_path.is_absolute() else [Path.cwd() / as_path]
+        if base_dir is not None and not as_path.is_absolute():
+            candidates.append(base_dir / as_path)
+        for c in candidates:
+            if c.is_file():
+                return c.absolute()
+        raise ModelError(f"model file not found: {spec}")
+    entry = manifest.models.get(spec)
+    if entry is None:
+        known = ", ".join(sorted(manifest.models))
+        raise ModelError(f"unknown model '{spec}': give a path to an .onnx file or one of: {known}")
+    looked = []
+    for d in search_dirs():
+        candidate = d / entry.file
+        looked.append(str(d))
+        if candidate.is_file():
+            return candidate.absolute()
+    hint = f"; run `edge models fetch {spec}` on a connected machine" if entry.url else ""
+    raise ModelError(f"model '{spec}' ({entry.file}) not found in {', '.join(looked)}{hint}")
+
+
+def fetch(
+    name: str,
+    manifest: Manifest,
+    dest_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Download a manifest model into dest_dir, verifying its checksum before it is kept."""
+    entry = manifest.models.get(name)
+    if entry is None:
+        raise ModelError(f"unknown model '{name}': one of {', '.join(sorted(manifest.models))}")
+    if not entry.url:
+        raise ModelError(f"model '{name}' has no download URL; see its notes in the manifest")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    final = dest_dir / entry.file
+    partial = final.with_suffix(final.suffix + ".part")
+    try:
+        with urllib.request.urlopen(entry.url, timeout=60) as resp, partial.open("wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := resp.read(1 << 16):
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelError(f"download of '{name}' from {entry.url} failed: {exc}") from None
+    if entry.sha256 and sha256_of(partial) != entry.sha256:
+        partial.unlink(missing_ok=True)
+        raise ModelError(f"download of '{name}' does not match the manifest's sha256; discarded")
+    partial.replace(final)
+    return final

@@ -1,0 +1,253 @@
+"""Evidence: a browser-playable H.264 MP4 clip and an annotated JPEG snapshot per incident.
+
+PyAV (FFmpeg's libraries, with libx264 inside its wheels) encodes: maintained, on PyPI for
+every platform, no system FFmpeg needed. Encoding runs in its own thread behind a bounded
+queue, so detection never waits for it: when the queue is full, clip frames are dropped and
+counted instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from contract.files import sha256_of
+from edge.config.camera import ClipConfig, PrivacyConfig
+from edge.detectors.detections import Detections
+from edge.evidence.privacy import blur_boxes
+from edge.evidence.ringbuffer import BufferedFrame, FrameRing, scale_to_width
+from edge.pipeline.zones import Zone
+from edge.rules.events import Event
+from edge.sources.base import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """A finished evidence file, ready for the outbox."""
+
+    media_id: str
+    event_id: str
+    kind: str  # clip | snapshot
+    path: Path
+    sha256: str
+    size: int
+    content_type: str
+    start_ts: float
+    duration_s: float
+
+
+@dataclass
+class _Job:
+    clip_id: str
+    event_id: str
+    start_ts: float
+    end_ts: float | None = None  # known once the event ends (plus post-roll)
+    last_ts: float = 0.0
+    frames: int = 0
+    path: Path = field(default_factory=Path)
+
+
+class ClipEncoder(threading.Thread):
+    """Owns the encoders; takes ("frame", clip, ts, jpeg) and ("close", clip) from a queue."""
+
+    def __init__(self, cfg: ClipConfig, on_ready: Callable[[MediaItem], None]) -> None:
+        super().__init__(name="clip-encoder", daemon=True)
+        self.cfg = cfg
+        self.on_ready = on_ready
+        self.queue: queue.Queue[tuple[str, _Job, float, bytes] | None] = queue.Queue(
+            cfg.queue_frames
+        )
+        self._open: dict[str, tuple[av.container.OutputContainer, av.VideoStream, float]] = {}
+        self.encode_s = 0.0
+        self.encoded_frames = 0
+
+    def run(self) -> None:
+        import time
+
+        while True:
+            item = self.queue.get()
+            if item is None:
+                break
+            what, job, ts, jpeg = item
+            t0 = time.perf_counter()
+            try:
+                if what == "frame":
+                    self._frame(job, ts, jpeg)
+                else:
+                    self._close(job)
+            except Exception:
+                log.exception("clip %s: encoding failed", job.clip_id)
+                self._open.pop(job.clip_id, None)
+            self.encode_s += time.perf_counter() - t0
+
+    def _frame(self, job: _Job, ts: float, jpeg: bytes) -> None:
+        decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise RuntimeError("buffered frame is not a JPEG")
+        image = np.asarray(decoded, dtype=np.uint8)
+        if job.clip_id not in self._open:
+            container = av.open(str(job.path), "w", options={"movflags": "+faststart"})
+            stream = container.add_stream("libx264", rate=Fraction(1000))
+            stream.width, stream.height = image.shape[1], image.shape[0]
+            stream.pix_fmt = "yuv420p"
+            stream.time_base = Fraction(1, 1000)
+            stream.options = {"crf": str(self.cfg.crf), "preset": "veryfast"}
+            stream.codec_context.options = {"threads": "1"}
+            self._open[job.clip_id] = (container, stream, ts)
+        container, stream, t0 = self._open[job.clip_id]
+        vf = av.VideoFrame.from_ndarray(image, format="bgr24")
+        vf.pts = round((ts - t0) * 1000)  # real timestamps: thinned or dropped frames stay in time
+        vf.time_base = Fraction(1, 1000)
+        for packet in stream.encode(vf):
+            container.mux(packet)
+        self.encoded_frames += 1
+
+    def _close(self, job: _Job) -> None:
+        opened = self._open.pop(job.clip_id, None)
+        if opened is None:
+            return
+        container, stream, t0 = opened
+        for packet in stream.encode():
+            container.mux(packet)
+        container.close()
+        self.on_ready(
+            MediaItem(
+                media_id=job.clip_id,
+                event_id=job.event_id,
+                kind="clip",
+                path=job.path,
+                sha256=sha256_of(job.path),
+                size=job.path.stat().st_size,
+                content_type="video/mp4",
+                start_ts=t0,
+                duration_s=job.last_ts - t0 + 1 / self.cfg.fps,
+            )
+        )
+
+
+class ClipRecorder:
+    """One camera's evidence: ring buffer, clip jobs per incident, snapshots."""
+
+    def __init__(
+        self,
+        cfg: ClipConfig,
+        privacy: PrivacyConfig,
+        class_names: tuple[str, ...],
+        media_dir: Path,
+        on_ready: Callable[[MediaItem], None],
+    ) -> None:
+        self.cfg = cfg
+        self.privacy = privacy
+        self.media_dir = media_dir
+        media_dir.mkdir(parents=True, exist_ok=True)
+        self.on_ready = on_ready
+        self.ring = FrameRing(cfg.buffer_s, cfg.fps, cfg.width_px, cfg.jpeg_quality)
+        self.encoder = ClipEncoder(cfg, on_ready)
+        self.encoder.start()
+        self._jobs: dict[str, _Job] = {}  # event_id -> job
+        self._ids: dict[str, tuple[str, str]] = {}  # event_id -> (clip id, snapshot id)
+        self._private = np.asarray(
+            [i for i, n in enumerate(class_names) if n in set(privacy.classes)], np.int64
+        )
+        self.dropped_frames = 0
+
+    def _enqueue(self, what: str, job: _Job, frame: BufferedFrame | None = None) -> None:
+        try:
+            self.encoder.queue.put_nowait(
+                (what, job, frame.ts_s if frame else 0.0, frame.jpeg if frame else b"")
+            )
+        except queue.Full:
+            if what == "close":
+                self.encoder.queue.put((what, job, 0.0, b""))  # a close must not be lost
+            else:
+                self.dropped_frames += 1
+
+    def observe(
+        self, frame: Frame, tracks: Detections, events: list[Event], zones: list[Zone]
+    ) -> list[Event]:
+        """Buffer the frame, start and feed clips; return events with their media ids."""
+        image = frame.image_bgr
+        if self.privacy.blur_people and len(tracks):
+            people = tracks[np.isin(tracks.class_id, self._private)]
+            image = blur_boxes(image, people.xyxy, self.privacy.upper_fraction)
+        buffered = self.ring.push(frame.ts_s, image)
+        out: list[Event] = []
+        for ev in events:
+            if ev.phase == "start":
+                self._start(ev, image, zones, frame)
+            elif ev.phase == "end" and ev.event_id in self._jobs:
+                self._jobs[ev.event_id].end_ts = frame.ts_s + self.cfg.post_roll_s
+            out.append(self.attach(ev))
+        if buffered is not None:
+            for event_id, job in list(self._jobs.items()):
+                if job.last_ts < buffered.ts_s:
+                    job.last_ts = buffered.ts_s
+                    self._enqueue("frame", job, buffered)
+                over = buffered.ts_s - job.start_ts >= self.cfg.max_s
+                if over or (job.end_ts is not None and buffered.ts_s >= job.end_ts):
+                    self._enqueue("close", job)
+                    del self._jobs[event_id]
+        return out
+
+    def attach(self, ev: Event) -> Event:
+        """The event with the ids of its evidence (forgotten after its end)."""
+        ids = self._ids.pop(ev.event_id, None) if ev.phase == "end" else self._ids.get(ev.event_id)
+        return replace(ev, clip_id=ids[0], snapshot_id=ids[1]) if ids else ev
+
+    def _start(self, ev: Event, image: np.ndarray, zones: list[Zone], frame: Frame) -> None:
+        clip_id, snap_id = str(uuid.uuid4()), str(uuid.uuid4())
+        self._ids[ev.event_id] = (clip_id, snap_id)
+        job = _Job(
+            clip_id,
+            ev.event_id,
+            start_ts=ev.ts - self.cfg.pre_roll_s,
+            path=self.media_dir / f"{clip_id}.mp4",
+        )
+        for f in self.ring.since(job.start_ts):
+            job.last_ts = f.ts_s
+            self._enqueue("frame", job, f)
+        self._jobs[ev.event_id] = job
+        self._snapshot(ev, image, zones, frame, snap_id)
+
+    def _snapshot(
+        self, ev: Event, image: np.ndarray, zones: list[Zone], frame: Frame, snap_id: str
+    ) -> None:
+        from edge.evidence.annotate import draw_event
+
+        shot = draw_event(image, ev, [z for z in zones if z.name == ev.zone])
+        path = self.media_dir / f"{snap_id}.jpg"
+        shot = scale_to_width(shot, min(shot.shape[1], 1280))
+        cv2.imwrite(str(path), shot, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        self.on_ready(
+            MediaItem(
+                media_id=snap_id,
+                event_id=ev.event_id,
+                kind="snapshot",
+                path=path,
+                sha256=sha256_of(path),
+                size=path.stat().st_size,
+                content_type="image/jpeg",
+                start_ts=frame.ts_s,
+                duration_s=0.0,
+            )
+        )
+
+    def close(self) -> None:
+        """The stream ended: finish every clip, wait for the encoder."""
+        for job in self._jobs.values():
+            self._enqueue("close", job)
+        self._jobs.clear()
+        self.encoder.queue.put(None)
+        self.encoder.join()

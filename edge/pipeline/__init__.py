@@ -1,0 +1,1 @@
+"""Per-frame processing between detector and rules: tracking, zones, motion, background."""
