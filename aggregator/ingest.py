@@ -177,11 +177,12 @@ class IngestServer(threading.Thread):
         if env.kind == wire.KIND_HEARTBEAT:
             s.heartbeats += 1
             try:
-                import msgpack
-
-                info["depth"] = msgpack.unpackb(env.payload).get("depth") if env.payload else None
-            except Exception:
+                info["depth"] = wire.decode_heartbeat(env.payload).depth
+            except wire.WireError as exc:
+                # Still answered: the edge is authenticated and alive, only its figure is bad.
+                s.malformed += 1
                 info["depth"] = None
+                log.warning("bad heartbeat from %s: %s", edge_id, exc)
             sock.send_multipart([routing_id, *wire.frames(wire.KIND_HEARTBEAT, edge_id, 0)])
             return None
         if env.kind != wire.KIND_EVENT:

@@ -17,10 +17,11 @@ from sqlalchemy import Engine, delete, func, select
 
 from aggregator.core.config import MediaConfig
 from aggregator.db.models import EVENTS, MEDIA
+from contract.uploads import CONTENT_TYPES
 
 log = logging.getLogger(__name__)
 
-SUFFIX = {"video/mp4": ".mp4", "image/jpeg": ".jpg"}
+SUFFIX = {CONTENT_TYPES["clip"]: ".mp4", CONTENT_TYPES["snapshot"]: ".jpg"}
 
 
 class MediaError(Exception):

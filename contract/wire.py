@@ -18,9 +18,11 @@ import math
 import struct
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import msgpack
+
+from contract.vocabulary import PHASES, SEVERITIES, Phase, Severity
 
 MAGIC = b"SW"
 VERSION = 1
@@ -29,9 +31,6 @@ KINDS = {KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT}
 MAX_PAYLOAD_BYTES = 16 * 1024
 MAX_TEXT = 64
 MAX_BOXES = 64
-
-PHASES: tuple[Literal["start", "update", "end"], ...] = ("start", "update", "end")
-SEVERITIES = ("low", "medium", "high")
 
 
 class WireError(ValueError):
@@ -52,7 +51,7 @@ class WireEvent:
 
     event_id: str
     type: str
-    phase: Literal["start", "update", "end"]
+    phase: Phase
     camera: str
     zone: str
     rule: str
@@ -60,7 +59,7 @@ class WireEvent:
     started_ts: float
     value: float
     unit: str
-    severity: str
+    severity: Severity
     boxes: tuple[tuple[int, int, int, int], ...]
     labels: tuple[str, ...]
     stage: str | None
@@ -248,3 +247,41 @@ def decode_event(payload: bytes) -> WireEvent:
         clip_id=media["m"],
         snapshot_id=media["n"],
     )
+
+
+#: An outbox depth beyond this is not a real queue; it also keeps the value in a signed int64.
+MAX_DEPTH = 2**62
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """An edge's periodic sign of life; ``depth`` is its outbox depth, None when not reported."""
+
+    depth: int | None = None
+
+
+def encode_heartbeat(hb: Heartbeat) -> bytes:
+    """The heartbeat payload: msgpack ``{"depth": n}``, or empty when there is no depth."""
+    if hb.depth is None:
+        return b""
+    out: bytes = msgpack.packb({"depth": hb.depth}, use_bin_type=True)
+    return out
+
+
+def decode_heartbeat(payload: bytes) -> Heartbeat:
+    """Validate a heartbeat payload; WireError names what is wrong (the depth must be a
+    non-negative integer, so nothing downstream ever sees a string or bytes there)."""
+    if not payload:
+        return Heartbeat()
+    try:
+        d = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several types for garbage
+        raise WireError(f"heartbeat payload is not msgpack ({type(exc).__name__})") from None
+    if not isinstance(d, dict) or set(d) - {"depth"}:
+        raise WireError("heartbeat payload must be a map with at most the key 'depth'")
+    depth = d.get("depth")
+    if depth is None:
+        return Heartbeat()
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
+        raise WireError(f"heartbeat depth must be an integer from 0 to {MAX_DEPTH}")
+    return Heartbeat(depth=depth)

@@ -7,6 +7,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.config.loading import load_yaml_model
+from contract.vocabulary import (
+    CAMERA_OFFLINE,
+    CROWDING,
+    ILLEGAL_PARKING,
+    LITTER,
+    NONMOTOR_PARKING,
+    STREET_VENDING,
+)
 
 
 class _Strict(BaseModel):
@@ -46,23 +54,23 @@ class CategoryConfig(_Strict):
 
 def _default_categories() -> dict[str, CategoryConfig]:
     return {
-        "crowding": CategoryConfig(
+        CROWDING: CategoryConfig(
             category="public order", department="police", time_limit_h=2, priority="high"
         ),
-        "illegal_parking": CategoryConfig(
+        ILLEGAL_PARKING: CategoryConfig(
             category="traffic", department="traffic enforcement", time_limit_h=24
         ),
-        "nonmotor_parking": CategoryConfig(
+        NONMOTOR_PARKING: CategoryConfig(
             category="traffic", department="traffic enforcement", time_limit_h=72, priority="low"
         ),
-        "street_vending": CategoryConfig(
+        STREET_VENDING: CategoryConfig(
             category="street order", department="market inspection", time_limit_h=48
         ),
-        "litter": CategoryConfig(
+        LITTER: CategoryConfig(
             category="sanitation", department="street cleaning", time_limit_h=48
         ),
         # An edge box reports its own cameras going dark (edge/worker/camera.py).
-        "camera_offline": CategoryConfig(
+        CAMERA_OFFLINE: CategoryConfig(
             category="equipment", department="camera maintenance", time_limit_h=24, priority="high"
         ),
     }

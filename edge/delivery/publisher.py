@@ -10,7 +10,6 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-import msgpack
 import zmq
 
 from contract import wire
@@ -132,7 +131,10 @@ class Publisher:
                     depth = outbox.depth()
                     self.stats.depth = depth
                     beat = wire.frames(
-                        wire.KIND_HEARTBEAT, edge_id, 0, msgpack.packb({"depth": depth})
+                        wire.KIND_HEARTBEAT,
+                        edge_id,
+                        0,
+                        wire.encode_heartbeat(wire.Heartbeat(depth)),
                     )
                     with contextlib.suppress(zmq.Again):  # not connected: skip this beat
                         sock.send_multipart(beat, zmq.NOBLOCK)

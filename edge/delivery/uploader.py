@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from contract.errors import StreetwatchError
+from contract.uploads import MEDIA_PATH, UploadHeaders
 from edge.config.edge_box import EdgeBoxConfig
 from edge.delivery.outbox import Outbox
 
@@ -76,16 +77,16 @@ class Uploader:
                         continue
                     try:
                         r = client.put(
-                            f"{self.base}/api/v1/media/{m.media_id}",
+                            self.base + MEDIA_PATH.format(media_id=m.media_id),
                             content=data,
-                            headers={
-                                "Content-Type": m.content_type,
-                                "X-Event-Id": m.event_id,
-                                "X-Media-Kind": m.kind,
-                                "X-Content-SHA256": m.sha256,
-                                "X-Start-Ts": repr(m.start_ts),
-                                "X-Duration-S": repr(m.duration_s),
-                            },
+                            headers=UploadHeaders(
+                                event_id=m.event_id,
+                                kind=m.kind,  # type: ignore[arg-type]  # written by clips.py
+                                sha256=m.sha256,
+                                content_type=m.content_type,
+                                start_ts=m.start_ts,
+                                duration_s=m.duration_s,
+                            ).to_http(),
                         )
                     except httpx.HTTPError as exc:
                         self._failed(f"{type(exc).__name__}: {exc}")

@@ -10,40 +10,48 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Severity = Literal["low", "medium", "high"]
+from contract.vocabulary import (
+    CROWDING,
+    ILLEGAL_PARKING,
+    LITTER,
+    NONMOTOR_PARKING,
+    STREET_VENDING,
+    Severity,
+)
+
 Evidence = Literal["detector", "background"]
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "crowding": {
+    CROWDING: {
         "kind": "count",
-        "type": "crowding",
+        "type": CROWDING,
         "classes": ["person"],
         "severity": "medium",
     },
-    "illegal_parking": {
+    ILLEGAL_PARKING: {
         "kind": "dwell",
-        "type": "illegal_parking",
+        "type": ILLEGAL_PARKING,
         "classes": ["car", "bus", "truck", "motorcycle"],
         "dwell_s": 300.0,
         "severity": "medium",
     },
-    "nonmotor_parking": {
+    NONMOTOR_PARKING: {
         "kind": "dwell",
-        "type": "nonmotor_parking",
+        "type": NONMOTOR_PARKING,
         "classes": ["bicycle", "motorcycle"],
         "dwell_s": 600.0,
         "severity": "low",
     },
-    "street_vending": {
+    STREET_VENDING: {
         "kind": "dwell",
-        "type": "street_vending",
+        "type": STREET_VENDING,
         "classes": ["chair", "dining table", "umbrella"],
         "dwell_s": 600.0,
         "severity": "low",
     },
-    "litter": {
+    LITTER: {
         "kind": "left_object",
-        "type": "litter",
+        "type": LITTER,
         "classes": ["bottle", "cup", "backpack", "handbag", "suitcase"],
         "severity": "low",
     },

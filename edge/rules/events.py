@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
-Phase = Literal["start", "update", "end"]
-Severity = Literal["low", "medium", "high"]
+from contract.vocabulary import Phase, Severity
+
+__all__ = ["BoxXYXY", "Event", "Phase", "RuleContext", "Severity"]
 BoxXYXY = tuple[float, float, float, float]
 
 

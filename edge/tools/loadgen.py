@@ -11,10 +11,10 @@ import time
 import uuid
 
 from contract import wire
+from contract.vocabulary import CROWDING, ILLEGAL_PARKING, LITTER, PHASES
 from edge.delivery.outbox import Outbox
 
 NAMESPACE = uuid.UUID("5f0c1a52-8a4d-4c59-9d0e-6f1b2e7c3a10")
-PHASES = ("start", "update", "end")
 PROGRESS_KEY = "loadgen_next"
 
 
@@ -24,8 +24,8 @@ def message(edge_id: str, index: int) -> tuple[bytes, str]:
     t0 = 1_000.0 + incident
     ev = wire.WireEvent(
         event_id=str(uuid.uuid5(NAMESPACE, f"{edge_id}/{incident}")),
-        type=("crowding", "illegal_parking", "litter")[incident % 3],
-        phase=phase,  # type: ignore[arg-type]
+        type=(CROWDING, ILLEGAL_PARKING, LITTER)[incident % 3],
+        phase=phase,
         camera=f"cam-{incident % 4}",
         zone="zone-a",
         rule="r",

@@ -1,0 +1,36 @@
+"""The event vocabulary both sides share: lifecycle phases, severities and the standard
+event types. Each exists here once; the wire codec, the rules, the database checks and the
+review UI (through the API) all read them from this module.
+
+Event types are open-ended on the wire (a rule may name its own type), but the standard
+ones below are what the presets emit, what the aggregator has default case categories for,
+and what the UI offers as filters.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Phase = Literal["start", "update", "end"]
+Severity = Literal["low", "medium", "high"]
+
+#: In wire order: a phase and a severity travel as their index in these tuples.
+PHASES: tuple[Phase, ...] = get_args(Phase)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+
+CROWDING = "crowding"
+ILLEGAL_PARKING = "illegal_parking"
+NONMOTOR_PARKING = "nonmotor_parking"
+STREET_VENDING = "street_vending"
+LITTER = "litter"
+#: Raised by an edge box about its own camera going dark (edge/worker/camera.py).
+CAMERA_OFFLINE = "camera_offline"
+
+EVENT_TYPES: tuple[str, ...] = (
+    CROWDING,
+    ILLEGAL_PARKING,
+    NONMOTOR_PARKING,
+    STREET_VENDING,
+    LITTER,
+    CAMERA_OFFLINE,
+)
