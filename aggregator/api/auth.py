@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
-from pydantic import BaseModel, Field
 
 from aggregator.api.deps import ServicesDep
+from aggregator.api.schemas.auth import (
+    Ability,
+    Can,
+    LoginIn,
+    LoginOut,
+    MePublic,
+    Role,
+    UserCreate,
+    UserCreated,
+    UserPublic,
+)
+from aggregator.api.schemas.common import errors
 from aggregator.auth import ROLES, User
+from aggregator.review import DISMISS_REASONS
+from contract.errors import StreetwatchError
+from contract.vocabulary import EVENT_TYPES, SEVERITIES
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 COOKIE = "sw_session"
+
+#: The least role each ability needs. The routes guard themselves with ``able(ability)``
+#: and GET /auth/me reports ``can`` from this same table, so the UI offers what they allow.
+ABILITIES: dict[Ability, Role] = {
+    "review": "operator",
+    "update_cases": "operator",
+    "view_ingest": "supervisor",
+    "manage_users": "admin",
+}
 
 
 def _token(request: Request, authorization: str | None) -> str | None:
@@ -52,27 +75,25 @@ def require(role: str) -> Callable[..., User]:
     return check
 
 
+def able(ability: Ability) -> Callable[..., User]:
+    """The dependency for a route that does ``ability``: its role from ABILITIES."""
+    return require(ABILITIES[ability])
+
+
+def can(user: User) -> Can:
+    """What ``user`` may do, by the role checks of ``able``."""
+    return Can.model_validate({ability: user.has(role) for ability, role in ABILITIES.items()})
+
+
 Viewer = Annotated[User, Depends(require("viewer"))]
-Admin = Annotated[User, Depends(require("admin"))]
+UserAdmin = Annotated[User, Depends(able("manage_users"))]
 
 
-class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
+def _public(user: User) -> UserPublic:
+    return UserPublic.model_validate(user, from_attributes=True)
 
 
-class UserPublic(BaseModel):
-    id: int
-    username: str
-    role: str
-
-
-class LoginOut(BaseModel):
-    token: str
-    user: UserPublic
-
-
-@router.post("/login")
+@router.post("/login", responses=errors(400, 401, 422, 429))
 def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> LoginOut:
     """Exchange a username and password for a session (cookie, and token for API clients).
 
@@ -95,12 +116,15 @@ def login(body: LoginIn, request: Request, response: Response, services: Service
     services.accounts.limiter.succeeded(keys)
     user, token = result
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
-    return LoginOut(
-        token=token, user=UserPublic(id=user.id, username=user.username, role=user.role)
-    )
+    return LoginOut(token=token, user=_public(user))
 
 
-@router.post("/logout", status_code=204)
+@router.post(
+    "/logout",
+    status_code=204,
+    response_description="Logged out: no content.",
+    responses=errors(401),
+)
 def logout(
     request: Request,
     response: Response,
@@ -115,37 +139,33 @@ def logout(
     response.delete_cookie(COOKIE)
 
 
-@router.get("/me")
-def me(user: Viewer) -> UserPublic:
-    """Who is logged in."""
-    return UserPublic(id=user.id, username=user.username, role=user.role)
+@router.get("/me", responses=errors(401))
+def me(user: Viewer) -> MePublic:
+    """Who is logged in, what their role lets them do, and the vocabulary to offer: the UI
+    keeps no copy of these rules."""
+    return MePublic(
+        **_public(user).model_dump(),
+        can=can(user),
+        dismiss_reasons=list(DISMISS_REASONS),
+        event_types=list(EVENT_TYPES),
+        severities=list(SEVERITIES),
+    )
 
 
-users_router = APIRouter(prefix="/api/v1/users", tags=["users"])
+users_router = APIRouter(prefix="/api/v1/users", tags=["users"], responses=errors(401, 403))
 
 
 @users_router.get("")
-def list_users(services: ServicesDep, _: Admin) -> list[UserPublic]:
+def list_users(services: ServicesDep, _: UserAdmin) -> list[UserPublic]:
     """All accounts (admin)."""
-    return [
-        UserPublic(id=u.id, username=u.username, role=u.role)
-        for u in services.accounts.list_users()
-    ]
+    return [_public(u) for u in services.accounts.list_users()]
 
 
-class UserCreate(BaseModel):
-    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=10, max_length=1024)
-    role: str = Field(pattern="^(viewer|operator|supervisor|admin)$")
-
-
-@users_router.post("", status_code=201)
-def create_user(body: UserCreate, services: ServicesDep, _: Admin) -> dict[str, Any]:
+@users_router.post("", status_code=201, responses=errors(400, 409, 422))
+def create_user(body: UserCreate, services: ServicesDep, _: UserAdmin) -> UserCreated:
     """Create an account (admin)."""
-    from contract.errors import StreetwatchError
-
     try:
         services.accounts.add_user(body.username, body.password, body.role)
     except StreetwatchError as exc:
         raise HTTPException(409, str(exc)) from None
-    return {"username": body.username, "role": body.role}
+    return UserCreated(username=body.username, role=body.role)

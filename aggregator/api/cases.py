@@ -3,36 +3,57 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
-from aggregator.api.auth import require
+from aggregator.api.auth import ABILITIES, Viewer, able, require
 from aggregator.api.deps import RowId, ServicesDep
+from aggregator.api.schemas.cases import (
+    CaseDetailPublic,
+    CaseEventPublic,
+    CasePublic,
+    CasesPublic,
+    CaseStatus,
+    CaseUpdate,
+)
+from aggregator.api.schemas.common import AuditEntryPublic, errors
 from aggregator.auth import User
 from aggregator.db.models import AUDIT, CASES, EVENTS
-from aggregator.review import Review, ReviewError
+from aggregator.review import TRANSITIONS, Review, ReviewError
 
 router = APIRouter(
-    prefix="/api/v1/cases", tags=["cases"], dependencies=[Depends(require("viewer"))]
+    prefix="/api/v1/cases",
+    tags=["cases"],
+    dependencies=[Depends(require("viewer"))],
+    responses=errors(401),
 )
-Operator = Annotated[User, Depends(require("operator"))]
-Status = Literal[
-    "filed", "dispatched", "in_progress", "resolved", "verified", "closed", "cancelled"
-]
+CaseEditor = Annotated[User, Depends(able("update_cases"))]
 
 
-@router.get("")
+def transitions(status: str, user: User) -> list[str]:
+    """The statuses ``user`` may move a case from ``status`` to: those of TRANSITIONS whose
+    role they have, and none if they may not change cases at all (PATCH refuses them)."""
+    if not user.has(ABILITIES["update_cases"]):
+        return []
+    return [nxt for nxt, role in TRANSITIONS.get(status, {}).items() if user.has(role)]
+
+
+def _public(row: Any, user: User) -> dict[str, Any]:
+    return {**row._mapping, "transitions": transitions(row.status, user)}
+
+
+@router.get("", responses=errors(422))
 def list_cases(
     services: ServicesDep,
-    status: Status | None = None,
+    user: Viewer,
+    status: CaseStatus | None = None,
     department: str | None = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-) -> dict[str, Any]:
+) -> CasesPublic:
     """Cases, newest first; overdue = still open past their deadline."""
     conds = []
     if status is not None:
@@ -47,52 +68,54 @@ def list_cases(
         rows = conn.execute(
             select(CASES).where(*conds).order_by(CASES.c.id.desc()).limit(limit).offset(offset)
         ).all()
-    return {"total": total, "items": [dict(r._mapping) for r in rows]}
+    return CasesPublic(
+        total=total, items=[CasePublic.model_validate(_public(r, user)) for r in rows]
+    )
 
 
-@router.get("/{case_id}")
-def get_case(case_id: RowId, services: ServicesDep) -> dict[str, Any]:
-    """One case with its events and every change made to it."""
+def _detail(conn: Connection, case_id: int, user: User) -> CaseDetailPublic:
+    row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
+    if row is None:
+        raise HTTPException(404, f"no case {case_id}")
+    events = conn.execute(
+        select(
+            EVENTS.c.event_id,
+            EVENTS.c.type,
+            EVENTS.c.started_ts,
+            EVENTS.c.value,
+            EVENTS.c.peak,
+            EVENTS.c.unit,
+            EVENTS.c.clip_id,
+            EVENTS.c.snapshot_id,
+        )
+        .where(EVENTS.c.case_id == case_id)
+        .order_by(EVENTS.c.started_ts)
+    ).all()
+    trail = conn.execute(
+        select(AUDIT)
+        .where(AUDIT.c.entity == "case", AUDIT.c.entity_id == str(case_id))
+        .order_by(AUDIT.c.at)
+    ).all()
+    return CaseDetailPublic.model_validate(
+        {
+            **_public(row, user),
+            "events": [CaseEventPublic.model_validate(dict(e._mapping)) for e in events],
+            "audit": [AuditEntryPublic.model_validate(dict(a._mapping)) for a in trail],
+        }
+    )
+
+
+@router.get("/{case_id}", responses=errors(404, 422))
+def get_case(case_id: RowId, services: ServicesDep, user: Viewer) -> CaseDetailPublic:
+    """One case with its events, every change made to it, and the moves this user may make."""
     with services.engine.connect() as conn:
-        row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
-        if row is None:
-            raise HTTPException(404, f"no case {case_id}")
-        events = conn.execute(
-            select(
-                EVENTS.c.event_id,
-                EVENTS.c.started_ts,
-                EVENTS.c.value,
-                EVENTS.c.unit,
-                EVENTS.c.clip_id,
-                EVENTS.c.snapshot_id,
-            )
-            .where(EVENTS.c.case_id == case_id)
-            .order_by(EVENTS.c.started_ts)
-        ).all()
-        trail = conn.execute(
-            select(AUDIT)
-            .where(AUDIT.c.entity == "case", AUDIT.c.entity_id == str(case_id))
-            .order_by(AUDIT.c.at)
-        ).all()
-    return {
-        **dict(row._mapping),
-        "events": [dict(e._mapping) for e in events],
-        "audit": [dict(a._mapping) for a in trail],
-    }
+        return _detail(conn, case_id, user)
 
 
-class CaseUpdate(BaseModel):
-    status: Status | None = None
-    department: str | None = Field(None, min_length=1, max_length=64)
-    assignee: str | None = Field(None, min_length=1, max_length=64)
-    priority: Literal["low", "normal", "high", "urgent"] | None = None
-    note: str | None = Field(None, max_length=512, description="Why: kept in the audit log.")
-
-
-@router.patch("/{case_id}")
+@router.patch("/{case_id}", responses=errors(400, 403, 404, 409, 422))
 def update_case(
-    case_id: RowId, body: CaseUpdate, services: ServicesDep, user: Operator
-) -> dict[str, Any]:
+    case_id: RowId, body: CaseUpdate, services: ServicesDep, user: CaseEditor
+) -> CaseDetailPublic:
     """Dispatch, progress, resolve (operator); verify, close, cancel, reopen (supervisor)."""
     try:
         Review(services.engine, services.cases).update_case(
@@ -100,4 +123,5 @@ def update_case(
         )
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    return get_case(case_id, services)
+    with services.engine.connect() as conn:
+        return _detail(conn, case_id, user)

@@ -2,39 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
-from aggregator.api.auth import require
+from aggregator.api.auth import able, require
 from aggregator.api.deps import ServicesDep
+from aggregator.api.schemas.common import AuditEntryPublic, errors
+from aggregator.api.schemas.events import (
+    BulkDismissed,
+    BulkFailed,
+    BulkIn,
+    BulkPublic,
+    Confirmed,
+    ConfirmIn,
+    Dismissed,
+    DismissIn,
+    EventDetailPublic,
+    EventPublic,
+    EventsPublic,
+    HistoryEntryPublic,
+    ReviewStatus,
+)
 from aggregator.auth import User
 from aggregator.db.models import AUDIT, EVENTS, MEDIA, EventMessageRow
 from aggregator.review import Review, ReviewError
+from contract.vocabulary import Severity
 
 router = APIRouter(
-    prefix="/api/v1/events", tags=["events"], dependencies=[Depends(require("viewer"))]
+    prefix="/api/v1/events",
+    tags=["events"],
+    dependencies=[Depends(require("viewer"))],
+    responses=errors(401),
 )
-Operator = Annotated[User, Depends(require("operator"))]
+Reviewer = Annotated[User, Depends(able("review"))]
 COUNT_CAP = 10_000
+T = TypeVar("T")
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 def list_events(
     services: ServicesDep,
     camera: str | None = None,
     zone: str | None = None,
     type: str | None = None,
-    status: Literal["new", "confirmed", "dismissed"] | None = None,
-    severity: Literal["low", "medium", "high"] | None = None,
+    status: ReviewStatus | None = None,
+    severity: Severity | None = None,
     since: Annotated[float | None, Query(description="started_ts at or after, seconds")] = None,
     until: Annotated[float | None, Query(description="started_ts before, seconds")] = None,
     has_clip: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-) -> dict[str, Any]:
+) -> EventsPublic:
     """Events, newest first, filtered, with the total that match."""
     conds = []
     for col, value in (
@@ -65,16 +86,16 @@ def list_events(
         ).all()
         items = [dict(r._mapping) for r in rows]
         _evidence_status(conn, items)
-    return {
-        "total": min(total, COUNT_CAP),
-        "total_is_capped": total > COUNT_CAP,
-        "limit": limit,
-        "offset": offset,
-        "items": items,
-    }
+    return EventsPublic(
+        total=min(total, COUNT_CAP),
+        total_is_capped=total > COUNT_CAP,
+        limit=limit,
+        offset=offset,
+        items=[EventPublic.model_validate(i) for i in items],
+    )
 
 
-def _evidence_status(conn: Any, items: list[dict[str, Any]]) -> None:
+def _evidence_status(conn: Connection, items: list[dict[str, Any]]) -> None:
     """'available' once the upload arrived, 'pending' until then, 'none' without evidence."""
     wanted = [i[k] for i in items for k in ("clip_id", "snapshot_id") if i.get(k)]
     have = (
@@ -90,8 +111,8 @@ def _evidence_status(conn: Any, items: list[dict[str, Any]]) -> None:
             )
 
 
-@router.get("/{event_id}")
-def get_event(event_id: str, services: ServicesDep) -> dict[str, Any]:
+@router.get("/{event_id}", responses=errors(404))
+def get_event(event_id: str, services: ServicesDep) -> EventDetailPublic:
     """One event with its lifecycle history, evidence links and review trail."""
     with services.engine.connect() as conn:
         row = conn.execute(select(EVENTS).where(EVENTS.c.event_id == event_id)).first()
@@ -116,77 +137,56 @@ def get_event(event_id: str, services: ServicesDep) -> dict[str, Any]:
         item = dict(row._mapping)
         _evidence_status(conn, [item])
     for kind in ("clip", "snapshot"):
-        if item[f"{kind}_id"]:
-            item[f"{kind}_url"] = f"/api/v1/media/{item[f'{kind}_id']}"
-    return {
-        **item,
-        "history": [dict(h._mapping) for h in history],
-        "audit": [dict(a._mapping) for a in trail],
-    }
+        mid = item[f"{kind}_id"]
+        item[f"{kind}_url"] = f"/api/v1/media/{mid}" if mid else None
+    return EventDetailPublic.model_validate(
+        {
+            **item,
+            "history": [HistoryEntryPublic.model_validate(dict(h._mapping)) for h in history],
+            "audit": [AuditEntryPublic.model_validate(dict(a._mapping)) for a in trail],
+        }
+    )
 
 
-class ConfirmIn(BaseModel):
-    note: str | None = Field(None, max_length=512)
-
-
-class DismissIn(BaseModel):
-    reason: Literal["false_positive", "duplicate", "not_actionable"]
-    note: str | None = Field(None, max_length=512)
-
-
-class BulkIn(BaseModel):
-    event_ids: list[str] = Field(min_length=1, max_length=500)
-    action: Literal["confirm", "dismiss"]
-    reason: Literal["false_positive", "duplicate", "not_actionable"] | None = None
-    note: str | None = Field(None, max_length=512)
-
-
-def _review(services: ServicesDep) -> Review:
-    return Review(services.engine, services.cases)
-
-
-def _run(fn: Any, *args: Any) -> Any:
+def _run(fn: Callable[..., T], *args: Any) -> T:
+    """A review action, its refusal answered with the status the workflow chose."""
     try:
         return fn(*args)
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
 
 
-@router.post("/{event_id}/confirm")
-def confirm(
-    event_id: str, body: ConfirmIn, services: ServicesDep, user: Operator
-) -> dict[str, Any]:
+@router.post("/{event_id}/confirm", responses=errors(400, 403, 404, 422))
+def confirm(event_id: str, body: ConfirmIn, services: ServicesDep, user: Reviewer) -> Confirmed:
     """Confirm a real problem: it becomes a case, or joins the open case of its camera,
     zone and type."""
-    case_id = _run(_review(services).confirm, event_id, user, body.note)
-    return {"event_id": event_id, "case_id": case_id}
+    case_id = _run(Review(services.engine, services.cases).confirm, event_id, user, body.note)
+    return Confirmed(event_id=event_id, case_id=case_id)
 
 
-@router.post("/{event_id}/dismiss")
-def dismiss(
-    event_id: str, body: DismissIn, services: ServicesDep, user: Operator
-) -> dict[str, Any]:
+@router.post("/{event_id}/dismiss", responses=errors(400, 403, 404, 409, 422))
+def dismiss(event_id: str, body: DismissIn, services: ServicesDep, user: Reviewer) -> Dismissed:
     """Dismiss with a reason: false_positive, duplicate or not_actionable."""
-    _run(_review(services).dismiss, event_id, user, body.reason, body.note)
-    return {"event_id": event_id, "status": "dismissed", "reason": body.reason}
+    review = Review(services.engine, services.cases)
+    _run(review.dismiss, event_id, user, body.reason, body.note)
+    return Dismissed(event_id=event_id, status="dismissed", reason=body.reason)
 
 
-@router.post("/bulk")
-def bulk(body: BulkIn, services: ServicesDep, user: Operator) -> dict[str, Any]:
+@router.post("/bulk", responses=errors(400, 403, 422))
+def bulk(body: BulkIn, services: ServicesDep, user: Reviewer) -> BulkPublic:
     """Confirm or dismiss many events; each result says what happened to that event."""
     if body.action == "dismiss" and body.reason is None:
         raise HTTPException(422, "dismissing needs a reason")
-    review = _review(services)
-    results = []
+    review = Review(services.engine, services.cases)
+    results: list[Confirmed | BulkDismissed | BulkFailed] = []
     for event_id in body.event_ids:
         try:
             if body.action == "confirm":
-                results.append(
-                    {"event_id": event_id, "case_id": review.confirm(event_id, user, body.note)}
-                )
+                case_id = review.confirm(event_id, user, body.note)
+                results.append(Confirmed(event_id=event_id, case_id=case_id))
             else:
                 review.dismiss(event_id, user, str(body.reason), body.note)
-                results.append({"event_id": event_id, "status": "dismissed"})
+                results.append(BulkDismissed(event_id=event_id, status="dismissed"))
         except ReviewError as exc:
-            results.append({"event_id": event_id, "error": str(exc), "status_code": exc.status})
-    return {"results": results}
+            results.append(BulkFailed(event_id=event_id, error=str(exc), status_code=exc.status))
+    return BulkPublic(results=results)

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import text
 
-from aggregator.api.auth import require
+from aggregator.api.auth import able
 from aggregator.api.deps import ServicesDep
+from aggregator.api.schemas.common import errors
+from aggregator.api.schemas.health import Health, IngestStatus, Ready
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+def healthz() -> Health:
     """The process is up."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
-@router.get("/readyz")
-def readyz(services: ServicesDep) -> dict[str, Any]:
+@router.get("/readyz", responses=errors(503))
+def readyz(services: ServicesDep) -> Ready:
     """The database answers and the ingest socket is listening."""
     try:
         with services.engine.connect() as conn:
@@ -30,12 +30,18 @@ def readyz(services: ServicesDep) -> dict[str, Any]:
     ingest = services.ingest
     if ingest is not None and (not ingest.is_alive() or not ingest.ready.is_set()):
         raise HTTPException(503, "ingest is not running")
-    return {"status": "ready"}
+    return Ready(status="ready")
 
 
-@router.get("/api/v1/ingest", dependencies=[Depends(require("supervisor"))])
-def ingest_status(services: ServicesDep) -> dict[str, Any]:
+@router.get(
+    "/api/v1/ingest",
+    dependencies=[Depends(able("view_ingest"))],
+    responses=errors(401, 403),
+)
+def ingest_status(services: ServicesDep) -> IngestStatus:
     """Counters of the ZeroMQ ingest and, per edge, when it was last heard and its outbox depth."""
     if services.ingest is None:
-        return {"running": False}
-    return {"running": services.ingest.is_alive(), **services.ingest.snapshot()}
+        return IngestStatus(running=False)
+    return IngestStatus.model_validate(
+        {"running": services.ingest.is_alive(), **services.ingest.snapshot()}
+    )

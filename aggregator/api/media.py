@@ -6,16 +6,28 @@ import hashlib
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
+from aggregator.api.schemas.common import errors
+from aggregator.api.schemas.media import DOWNLOAD_RESPONSE, MediaStored
 from aggregator.db.models import EDGES
 from aggregator.media import MediaError, Upload, sniff
+from contract.uploads import (
+    HEADER_DURATION_S,
+    HEADER_EVENT_ID,
+    HEADER_KIND,
+    HEADER_SHA256,
+    HEADER_START_TS,
+    MEDIA_KINDS,
+    UploadHeaderError,
+    UploadHeaders,
+)
 
-router = APIRouter(prefix="/api/v1/media", tags=["media"])
+router = APIRouter(prefix="/api/v1/media", tags=["media"], responses=errors(401))
 
 
 def edge_from_token(
@@ -45,19 +57,47 @@ def edge_from_token(
 EdgeDep = Annotated[str, Depends(edge_from_token)]
 
 
-@router.put("/{media_id}", status_code=201)
+def upload_headers(request: Request) -> UploadHeaders:
+    """The upload's description, parsed by the contract (one parser for both sides)."""
+    try:
+        return UploadHeaders.from_http(request.headers)
+    except UploadHeaderError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _header(name: str, schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "schema": schema}
+
+
+#: The headers are read through the contract, not FastAPI parameters; this documents them.
+UPLOAD_HEADERS_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        _header(HEADER_EVENT_ID, {"type": "string", "format": "uuid"}),
+        _header(HEADER_KIND, {"type": "string", "enum": list(MEDIA_KINDS)}),
+        _header(HEADER_SHA256, {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}),
+        _header(HEADER_START_TS, {"type": "number"}, required=False),
+        _header(HEADER_DURATION_S, {"type": "number", "minimum": 0}, required=False),
+    ]
+}
+
+
+@router.put(
+    "/{media_id}",
+    status_code=201,
+    responses={
+        200: {"model": MediaStored, "description": "Already stored: the same upload again."},
+        **errors(400, 409, 413, 415, 422),
+    },
+    openapi_extra=UPLOAD_HEADERS_OPENAPI,
+)
 async def upload(
     media_id: uuid.UUID,
     request: Request,
+    response: Response,
     services: ServicesDep,
     edge_id: EdgeDep,
-    content_type: Annotated[str, Header()],
-    x_event_id: Annotated[uuid.UUID, Header()],
-    x_content_sha256: Annotated[str, Header(pattern=r"^[0-9a-fA-F]{64}$")],
-    x_media_kind: Annotated[str, Header(pattern=r"^(clip|snapshot)$")],
-    x_start_ts: Annotated[float, Header()] = 0.0,
-    x_duration_s: Annotated[float, Header(ge=0)] = 0.0,
-) -> dict[str, Any]:
+    meta: Annotated[UploadHeaders, Depends(upload_headers)],
+) -> MediaStored:
     """Store one clip or snapshot. Idempotent: the same upload again answers 200."""
     store = services.media
     assert store is not None
@@ -71,30 +111,33 @@ async def upload(
         if len(body) > limit:
             raise HTTPException(413, f"upload exceeds the limit of {limit} bytes")
     try:
-        sniff(content_type.split(";")[0].strip(), bytes(body[:16]))
+        sniff(meta.content_type, bytes(body[:16]))
         created = store.save(
             Upload(
                 media_id,
                 edge_id,
-                x_event_id,
-                x_media_kind,
-                content_type.split(";")[0].strip(),
-                x_content_sha256,
-                x_start_ts,
-                x_duration_s,
+                uuid.UUID(meta.event_id),
+                meta.kind,
+                meta.content_type,
+                meta.sha256,
+                meta.start_ts,
+                meta.duration_s,
             ),
             bytes(body),
         )
     except MediaError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     if not created:
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse({"media_id": str(media_id), "stored": "already"}, status_code=200)  # type: ignore[return-value]
-    return {"media_id": str(media_id), "stored": "new"}
+        response.status_code = 200
+    return MediaStored(media_id=media_id, stored="new" if created else "already")
 
 
-@router.get("/{media_id}", dependencies=[Depends(require("viewer"))])
+@router.get(
+    "/{media_id}",
+    dependencies=[Depends(require("viewer"))],
+    response_class=FileResponse,
+    responses={**DOWNLOAD_RESPONSE, **errors(404, 422)},
+)
 def download(media_id: uuid.UUID, services: ServicesDep) -> FileResponse:
     """The file; supports Range requests so video players can seek."""
     assert services.media is not None

@@ -11,10 +11,15 @@ from sqlalchemy import select
 
 from aggregator.api.auth import require
 from aggregator.api.deps import RowId, ServicesDep
+from aggregator.api.schemas.common import errors
+from aggregator.api.schemas.open311 import Service, ServiceRequest
 from aggregator.db.models import CASES, EVENTS
 
 router = APIRouter(
-    prefix="/open311/v2", tags=["open311"], dependencies=[Depends(require("viewer"))]
+    prefix="/open311/v2",
+    tags=["open311"],
+    dependencies=[Depends(require("viewer"))],
+    responses=errors(401),
 )
 CLOSED = ("closed", "cancelled", "verified")
 
@@ -24,43 +29,43 @@ def _iso(ts: float | None) -> str | None:
 
 
 @router.get("/services.json")
-def services_json(services: ServicesDep) -> list[dict[str, Any]]:
+def services_json(services: ServicesDep) -> list[Service]:
     """One service per event type the city handles."""
     cats = services.cases.categories
     return [
-        {
-            "service_code": code,
-            "service_name": code.replace("_", " "),
-            "description": f"{c.category}: handled by {c.department} within {c.time_limit_h:g} h",
-            "metadata": False,
-            "type": "realtime",
-            "keywords": c.category,
-            "group": c.department,
-        }
+        Service(
+            service_code=code,
+            service_name=code.replace("_", " "),
+            description=f"{c.category}: handled by {c.department} within {c.time_limit_h:g} h",
+            metadata=False,
+            type="realtime",
+            keywords=c.category,
+            group=c.department,
+        )
         for code, c in sorted(cats.items())
     ]
 
 
-def _request(row: Any, media: str | None) -> dict[str, Any]:
-    return {
-        "service_request_id": str(row.id),
-        "status": "closed" if row.status in CLOSED else "open",
-        "status_notes": row.status.replace("_", " "),
-        "service_name": row.type.replace("_", " "),
-        "service_code": row.type,
-        "description": f"{row.category} at {row.camera}/{row.zone}",
-        "agency_responsible": row.department,
-        "service_notice": f"priority {row.priority}",
-        "requested_datetime": _iso(row.created_at),
-        "updated_datetime": _iso(row.updated_at),
-        "expected_datetime": _iso(row.deadline_at),
-        "address": row.address or None,
-        "address_id": row.grid_cell or None,
-        "zipcode": None,
-        "lat": row.lat,
-        "long": row.lon,
-        "media_url": media,
-    }
+def _request(row: Any, media: str | None) -> ServiceRequest:
+    return ServiceRequest(
+        service_request_id=str(row.id),
+        status="closed" if row.status in CLOSED else "open",
+        status_notes=row.status.replace("_", " "),
+        service_name=row.type.replace("_", " "),
+        service_code=row.type,
+        description=f"{row.category} at {row.camera}/{row.zone}",
+        agency_responsible=row.department,
+        service_notice=f"priority {row.priority}",
+        requested_datetime=_iso(row.created_at),
+        updated_datetime=_iso(row.updated_at),
+        expected_datetime=_iso(row.deadline_at),
+        address=row.address or None,
+        address_id=row.grid_cell or None,
+        zipcode=None,
+        lat=row.lat,
+        long=row.lon,
+        media_url=media,
+    )
 
 
 def _epoch(value: datetime, name: str) -> float:
@@ -83,14 +88,14 @@ def _snapshot_urls(conn: Any, case_ids: list[int]) -> dict[int, str]:
     return out
 
 
-@router.get("/requests.json")
+@router.get("/requests.json", responses=errors(422))
 def requests_json(
     services: ServicesDep,
     service_code: str | None = None,
     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
     start_date: datetime | None = None,
     end_date: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ServiceRequest]:
     """Service requests (cases), newest first, at most 1000 as the standard suggests."""
     conds = []
     if service_code:
@@ -111,8 +116,8 @@ def requests_json(
     return [_request(r, media.get(r.id)) for r in rows]
 
 
-@router.get("/requests/{request_id}.json")
-def request_json(request_id: RowId, services: ServicesDep) -> list[dict[str, Any]]:
+@router.get("/requests/{request_id}.json", responses=errors(404, 422))
+def request_json(request_id: RowId, services: ServicesDep) -> list[ServiceRequest]:
     """One service request (a list of one, as GeoReport v2 answers)."""
     with services.engine.connect() as conn:
         row = conn.execute(select(CASES).where(CASES.c.id == request_id)).first()

@@ -12,10 +12,15 @@ from sqlalchemy import BigInteger, Integer, cast, func, select
 
 from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
+from aggregator.api.schemas.common import errors
+from aggregator.api.schemas.stats import Hotspot, StatsPublic
 from aggregator.db.models import CASES, EVENTS
 
 router = APIRouter(
-    prefix="/api/v1/stats", tags=["stats"], dependencies=[Depends(require("viewer"))]
+    prefix="/api/v1/stats",
+    tags=["stats"],
+    dependencies=[Depends(require("viewer"))],
+    responses=errors(401),
 )
 
 
@@ -32,8 +37,8 @@ def _by(conn: Any, col: Any) -> dict[str, int]:
     return {str(k): int(n) for k, n in rows}
 
 
-@router.get("")
-def overview(services: ServicesDep, since: float | None = None) -> dict[str, Any]:
+@router.get("", responses=errors(422))
+def overview(services: ServicesDep, since: float | None = None) -> StatsPublic:
     """Counts by type, camera, zone, day and hour; time to confirm and to close; overdue
     cases; hotspots (camera and zone with the most confirmed events)."""
     with services.engine.connect() as conn:
@@ -69,15 +74,15 @@ def overview(services: ServicesDep, since: float | None = None) -> dict[str, Any
     hours = {int(h): int(n) for h, n in per_hour}
     to_close = [c - o for o, c, _ in cases if c]
     now = time.time()
-    return {
-        "events_by_type": by_type,
-        "events_by_camera": by_camera,
-        "events_by_zone": by_zone,
-        "events_by_day": dict(sorted(days.items())),
-        "events_by_hour": {h: hours.get(h, 0) for h in range(24)},
-        "median_time_to_confirm_s": statistics.median(to_confirm) if to_confirm else None,
-        "median_time_to_close_s": statistics.median(to_close) if to_close else None,
-        "open_cases": sum(1 for _, c, _ in cases if c is None),
-        "overdue_cases": sum(1 for _, c, d in cases if c is None and d < now),
-        "hotspots": [{"camera": c, "zone": z, "confirmed": int(n)} for c, z, n in hot],
-    }
+    return StatsPublic(
+        events_by_type=by_type,
+        events_by_camera=by_camera,
+        events_by_zone=by_zone,
+        events_by_day=dict(sorted(days.items())),
+        events_by_hour={str(h): hours.get(h, 0) for h in range(24)},
+        median_time_to_confirm_s=statistics.median(to_confirm) if to_confirm else None,
+        median_time_to_close_s=statistics.median(to_close) if to_close else None,
+        open_cases=sum(1 for _, c, _ in cases if c is None),
+        overdue_cases=sum(1 for _, c, d in cases if c is None and d < now),
+        hotspots=[Hotspot(camera=c, zone=z, confirmed=int(n)) for c, z, n in hot],
+    )

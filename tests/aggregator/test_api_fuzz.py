@@ -1,5 +1,6 @@
 """Property-based API testing: schemathesis generates requests from the OpenAPI spec and a
-logged-in admin sends them; no response may be a server error."""
+logged-in admin sends them; no response may be a server error, and every answer must be one
+the spec documents: its status code, its media type and its body's schema."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from pathlib import Path
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from aggregator.api.deps import Services
 from aggregator.core.config import MediaConfig
@@ -31,14 +38,24 @@ def _app() -> tuple[object, str]:
     )
     services.accounts.add_user("fuzz", "fuzz-password", "admin")
     store = EventStore(engine)
-    for i in range(30):  # real events to act on: starts, updates and ends
-        store.ingest([Received("box", i + 1, wire.decode_event(message("box", i)[0]))])
+    events = [wire.decode_event(message("box", i)[0]) for i in range(30)]
+    for i, ev in enumerate(events):  # real events to act on: starts, updates and ends
+        store.ingest([Received("box", i + 1, ev)])
     app = create_app(services)
-    token = (
-        TestClient(app)
-        .post("/api/v1/auth/login", json={"username": "fuzz", "password": "fuzz-password"})
-        .json()["token"]
+    client = TestClient(app)
+    token = str(
+        client.post(
+            "/api/v1/auth/login", json={"username": "fuzz", "password": "fuzz-password"}
+        ).json()["token"]
     )
+    # Cases and an audit trail, so their answers are checked against the spec too.
+    for ev in events[:6]:
+        r = client.post(
+            f"/api/v1/events/{ev.event_id}/confirm",
+            json={"note": "seed"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 200, r.text
     return app, token
 
 
@@ -53,4 +70,13 @@ def test_no_server_errors(case: schemathesis.Case) -> None:
     response = case.call(headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code < 500, (
         f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}"
+    )
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )

@@ -1,0 +1,72 @@
+"""Cases: the board, one case with its events and audit trail, and changes to it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from aggregator.api.schemas.common import AuditEntryPublic
+
+#: The statuses of aggregator.review.TRANSITIONS as a type (a test keeps the two equal).
+CaseStatus = Literal[
+    "filed", "dispatched", "in_progress", "resolved", "verified", "closed", "cancelled"
+]
+Priority = Literal["low", "normal", "high", "urgent"]
+
+
+class CasePublic(BaseModel):
+    """A real problem handed to a department: confirmed events of one camera, zone and type."""
+
+    id: int
+    camera: str
+    zone: str
+    type: str
+    category: str
+    department: str
+    priority: Priority
+    status: CaseStatus
+    assignee: str | None
+    deadline_at: float = Field(description="Unix seconds; overdue when still open after it.")
+    address: str
+    lat: float | None
+    lon: float | None
+    grid_cell: str
+    created_at: float = Field(description="Unix seconds.")
+    updated_at: float = Field(description="Unix seconds.")
+    closed_at: float | None = Field(description="Unix seconds; set when closed or cancelled.")
+    transitions: list[CaseStatus] = Field(
+        description="The statuses this user may move the case to now (none for a viewer or "
+        "a closed case): the UI offers only these."
+    )
+
+
+class CasesPublic(BaseModel):
+    total: int
+    items: list[CasePublic]
+
+
+class CaseEventPublic(BaseModel):
+    """An event confirmed into the case."""
+
+    event_id: str
+    type: str
+    started_ts: float
+    value: float = Field(description="The last reported value (at its end, once closed).")
+    peak: float | None = Field(description="The highest value while it lasted, if any.")
+    unit: str
+    clip_id: str | None
+    snapshot_id: str | None
+
+
+class CaseDetailPublic(CasePublic):
+    events: list[CaseEventPublic]
+    audit: list[AuditEntryPublic]
+
+
+class CaseUpdate(BaseModel):
+    status: CaseStatus | None = None
+    department: str | None = Field(None, min_length=1, max_length=64)
+    assignee: str | None = Field(None, min_length=1, max_length=64)
+    priority: Priority | None = None
+    note: str | None = Field(None, max_length=512, description="Why: kept in the audit log.")
