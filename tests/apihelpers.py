@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from aggregator.api.deps import Services
@@ -21,6 +23,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# Debian's package: the tests drive it with Playwright and never download a browser of their own.
+CHROMIUM_PACKAGE = "chromium"
+
+
+def chromium_executable() -> str:
+    """Debian's Chromium, or a test failure that names the package to install."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail(
+            f"Chromium is not installed: the browser tests need Debian's package "
+            f"`{CHROMIUM_PACKAGE}` (scripts/setup.sh installs it as root or with passwordless "
+            f"sudo; else `sudo apt-get install {CHROMIUM_PACKAGE}`)",
+            pytrace=False,
+        )
+    return path
 
 
 def make_services(root: Path) -> Services:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real assets (models, images, videos) from ../shared/assets."""
+"""Shared fixtures: the real assets (models, images, videos) from ../shared/assets, the
+session's PostgreSQL server (tests/postgres.py) and Debian's Chromium."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.paths import assets_dir, project_root
+from tests.postgres import SESSION, PgServer
 
 REPO = project_root()
 EDGE = [sys.executable, "-m", "edge.cli"]
@@ -25,6 +27,30 @@ def assets() -> Path:
             pytrace=False,
         )
     return root
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PgServer:
+    """The session's PostgreSQL server (from STREETWATCH_TEST_PG_URL, 127.0.0.1:5432, or an
+    embedded one); `tests.deploy.database("postgresql", ...)` makes databases on the same one."""
+    return SESSION.get()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SESSION.stop()  # an embedded server ends with the session
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if SESSION.server is not None:
+        terminalreporter.write_line(f"PostgreSQL for the tests: {SESSION.server.note}")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of Debian's Chromium; fails naming the package when it is not installed."""
+    from tests.apihelpers import chromium_executable
+
+    return chromium_executable()
 
 
 @pytest.fixture(scope="session")

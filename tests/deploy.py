@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from tests.postgres import SESSION
+
+# The default server of bench/bench_aggregator_load.py; the tests pick theirs in tests/postgres.py.
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -27,17 +30,21 @@ def free_port() -> int:
 
 @contextmanager
 def database(kind: str, tmp: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped after."""
+    """A fresh, empty database: a SQLite file, or a new database, dropped after, on the
+    session's PostgreSQL server (tests/postgres.py picks it)."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp / 'aggregator.sqlite3'}"
         return
+    if kind != "postgresql":
+        raise ValueError(f"database kind {kind!r}: expected 'sqlite' or 'postgresql'")
+    server = SESSION.get()
     name = f"sw_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with psycopg.connect(server.dsn(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield server.sqlalchemy_url(name)
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
