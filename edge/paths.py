@@ -9,8 +9,17 @@ ASSETS_ENV = "STREETWATCH_ASSETS"
 
 
 def project_root() -> Path:
-    """The checkout the package runs from (editable install), holding models/ and configs/."""
+    """The checkout the package runs from (editable install), holding models/ and configs/.
+
+    In a wheel install this is site-packages, which holds neither: code that needs the
+    checkout asks checkout_root(), which tells the two apart."""
     return Path(__file__).resolve().parent.parent
+
+
+def checkout_root() -> Path | None:
+    """The source checkout when running from one (editable install), else None (a wheel)."""
+    root = project_root()
+    return root if (root / "pyproject.toml").is_file() else None
 
 
 def assets_dir() -> Path:

@@ -35,15 +35,16 @@ def models_list() -> None:
     "--dest",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder to save into (default: the project's models/).",
+    help="Folder to save into (default: the checkout's models/, else $STREETWATCH_ASSETS/models).",
 )
 def models_fetch(name: str, dest: Path | None) -> None:
     """Download model NAME from its manifest URL (connected machines only), checking sha256."""
     from tqdm import tqdm
 
-    from edge.detectors.catalog import fetch, load_manifest
-    from edge.paths import project_root
+    from edge.detectors.catalog import default_models_dir, fetch, load_manifest
 
+    manifest = load_manifest()
+    target = dest or default_models_dir()
     bar = tqdm(unit="B", unit_scale=True, desc=name)
 
     def progress(done: int, total: int) -> None:
@@ -52,7 +53,7 @@ def models_fetch(name: str, dest: Path | None) -> None:
         bar.refresh()
 
     try:
-        path = fetch(name, load_manifest(), dest or project_root() / "models", progress)
+        path = fetch(name, manifest, target, progress)
     finally:
         bar.close()
     click.echo(str(path))

@@ -1,8 +1,12 @@
 """The model manifest and the offline search path for model files.
 
-Search order for a model name or file: an explicit path, then the project's models/, then
-$STREETWATCH_ASSETS/models, then ../shared/assets/models. Nothing here touches the network;
-`fetch` is the one explicit download, run by a user on a connected machine.
+The manifest is package data of `streetwatch_models`, which is the checkout's models/ folder
+(pyproject.toml maps it), so a checkout and a wheel install read it the same way.
+
+Search order for a model name or file: an explicit path, then the checkout's models/ (when
+running from one), then $STREETWATCH_ASSETS/models, then ../shared/assets/models beside the
+checkout. Nothing here touches the network; `fetch` is the one explicit download, run by a
+user on a connected machine.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import urllib.request
 from collections.abc import Callable
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +24,11 @@ from contract.config.errors import config_error_from_validation
 from contract.config.yaml_source import read_yaml
 from contract.files import sha256_of
 from edge.errors import ModelError
-from edge.paths import ASSETS_ENV, assets_dir, project_root
+from edge.paths import ASSETS_ENV, assets_dir, checkout_root
+
+#: The package whose data file is the model manifest (models/ in the checkout).
+MANIFEST_PACKAGE = "streetwatch_models"
+MANIFEST_FILE = "manifest.yaml"
 
 
 class ModelEntry(BaseModel):
@@ -51,12 +60,21 @@ class Manifest(BaseModel):
         return tuple(self.class_lists[entry.classes])
 
 
-def manifest_path() -> Path:
-    return project_root() / "models" / "manifest.yaml"
-
-
 def load_manifest(path: Path | None = None) -> Manifest:
-    doc = read_yaml(path or manifest_path())
+    """The manifest at path, else the installed one (models/manifest.yaml in a checkout)."""
+    if path is not None:
+        doc = read_yaml(path)
+    else:
+        try:
+            installed = files(MANIFEST_PACKAGE).joinpath(MANIFEST_FILE)
+        except ModuleNotFoundError:
+            raise ModelError(
+                f"the model manifest's package {MANIFEST_PACKAGE} is not installed: reinstall "
+                "streetwatch (in a checkout: pip install -e '.[dev]')"
+            ) from None
+        # A real file for any install pip makes; a temporary copy only for zipped packages.
+        with as_file(installed) as manifest_file:
+            doc = read_yaml(manifest_file)
     try:
         return Manifest.model_validate(doc.data)
     except ValidationError as exc:
@@ -64,12 +82,26 @@ def load_manifest(path: Path | None = None) -> Manifest:
 
 
 def search_dirs() -> list[Path]:
-    """Project models/, then $STREETWATCH_ASSETS/models, then ../shared/assets/models."""
-    dirs = [project_root() / "models"]
+    """The checkout's models/, then $STREETWATCH_ASSETS/models, then ../shared/assets/models
+    beside the checkout. A wheel install has no checkout: only $STREETWATCH_ASSETS/models."""
+    checkout = checkout_root()
+    dirs = [checkout / "models"] if checkout else []
     if os.environ.get(ASSETS_ENV):
         dirs.append(assets_dir() / "models")
-    dirs.append(project_root().parent / "shared" / "assets" / "models")
+    if checkout:
+        dirs.append(checkout.parent / "shared" / "assets" / "models")
     return dirs
+
+
+def default_models_dir() -> Path:
+    """Where downloads go unless told: the first folder searched (see search_dirs)."""
+    dirs = search_dirs()
+    if not dirs:
+        raise ModelError(
+            f"no models folder: not running from a checkout and ${ASSETS_ENV} is not set; "
+            "give the folder to save into (edge models fetch --dest)"
+        )
+    return dirs[0]
 
 
 def resolve_model(spec: str, manifest: Manifest, base_dir: Path | None = None) -> Path:
@@ -93,8 +125,9 @@ def resolve_model(spec: str, manifest: Manifest, base_dir: Path | None = None) -
         looked.append(str(d))
         if candidate.is_file():
             return candidate.absolute()
+    where = ", ".join(looked) or f"no folder (not a checkout, and ${ASSETS_ENV} is not set)"
     hint = f"; run `edge models fetch {spec}` on a connected machine" if entry.url else ""
-    raise ModelError(f"model '{spec}' ({entry.file}) not found in {', '.join(looked)}{hint}")
+    raise ModelError(f"model '{spec}' ({entry.file}) not found in {where}{hint}")
 
 
 def fetch(

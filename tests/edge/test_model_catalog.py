@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import re
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
 from contract.files import sha256_of
 from edge.detectors import catalog as model_catalog
-from edge.detectors.catalog import Manifest, ModelEntry, fetch, load_manifest, resolve_model
+from edge.detectors.catalog import (
+    Manifest,
+    ModelEntry,
+    default_models_dir,
+    fetch,
+    load_manifest,
+    resolve_model,
+    search_dirs,
+)
 from edge.errors import ModelError
+from tests.conftest import REPO
+
+
+def test_the_manifest_package_is_the_checkouts_models_folder() -> None:
+    # Editable install: package data read through importlib.resources is models/ itself, so
+    # an edit to models/manifest.yaml is what load_manifest() reads, with no reinstall.
+    assert Path(str(files(model_catalog.MANIFEST_PACKAGE))) == REPO / "models"
+    edited = REPO / "models" / "manifest.yaml"
+    assert load_manifest() == load_manifest(edited)
 
 
 def test_manifest_lists_the_shipped_models(assets: Path) -> None:
@@ -31,7 +49,7 @@ def test_search_order(tmp_path: Path, assets: Path, monkeypatch: pytest.MonkeyPa
     (env_assets / "models").mkdir(parents=True)
     shared = tmp_path / "shared" / "assets" / "models"
     shared.mkdir(parents=True)
-    monkeypatch.setattr(model_catalog, "project_root", lambda: project)
+    monkeypatch.setattr(model_catalog, "checkout_root", lambda: project)
     monkeypatch.delenv("STREETWATCH_ASSETS", raising=False)
 
     with pytest.raises(ModelError, match=r"model 'yolox_nano' \(yolox_nano\.onnx\) not found in"):
@@ -46,6 +64,33 @@ def test_search_order(tmp_path: Path, assets: Path, monkeypatch: pytest.MonkeyPa
     # An explicit path wins over everything.
     explicit = assets / "models" / "yolox_nano.onnx"
     assert resolve_model(str(explicit), m) == explicit
+
+
+def test_a_wheel_install_searches_only_the_assets_folder(
+    tmp_path: Path, assets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Installed from a wheel there is no checkout: neither site-packages/models nor a
+    # ../shared beside it is searched, and downloads need a folder to go to.
+    monkeypatch.setattr(model_catalog, "checkout_root", lambda: None)
+    monkeypatch.delenv("STREETWATCH_ASSETS", raising=False)
+    assert search_dirs() == []
+    with pytest.raises(
+        ModelError,
+        match=r"not found in no folder \(not a checkout, and \$STREETWATCH_ASSETS is not set\)",
+    ):
+        resolve_model("yolox_nano", load_manifest())
+    with pytest.raises(ModelError, match=r"no models folder: .*\(edge models fetch --dest\)"):
+        default_models_dir()
+    monkeypatch.setenv("STREETWATCH_ASSETS", str(tmp_path))
+    assert search_dirs() == [tmp_path / "models"] == [default_models_dir()]
+    monkeypatch.setenv("STREETWATCH_ASSETS", str(assets))
+    assert resolve_model("yolox_nano", load_manifest()) == assets / "models" / "yolox_nano.onnx"
+
+
+def test_a_checkout_downloads_into_its_models_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREETWATCH_ASSETS", "/nonexistent")
+    assert default_models_dir() == REPO / "models"
+    assert search_dirs()[-1] == REPO.parent / "shared" / "assets" / "models"
 
 
 def test_unknown_model_lists_known_ones() -> None:

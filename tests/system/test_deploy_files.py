@@ -364,14 +364,33 @@ def test_dockerfile_installs_the_project() -> None:
                 assert (REPO / src).exists(), f"COPY {src}: not in the build context (repo root)"
                 assert not re.search(r"\.(onnx|pt|mp4|avi|mkv|gif)$|videos|assets", src), src
                 copied.append(src.rstrip("/"))
-    # Every package pyproject installs, and pyproject itself, is copied.
+    # pyproject itself, its readme, and every package it installs are copied: a package's
+    # whole folder, or (a folder mapped by package-dir, like models/) its __init__.py and
+    # every package-data file in it, and nothing else from it (models/ also holds weights).
     with (REPO / "pyproject.toml").open("rb") as f:
-        include = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = {p.rstrip("*") for p in include}
-    assert {"pyproject.toml", *packages} <= set(copied), copied
+        setuptools = tomllib.load(f)["tool"]["setuptools"]
+    assert {"pyproject.toml", "README.md"} <= set(copied), copied
+    for package in setuptools["packages"]:
+        if "." in package:
+            continue
+        folder = setuptools.get("package-dir", {}).get(package, package)
+        if folder in copied:
+            continue
+        data = setuptools.get("package-data", {}).get(package, [])
+        files = {f"{folder}/__init__.py"}
+        files |= {p.relative_to(REPO).as_posix() for g in data for p in (REPO / folder).glob(g)}
+        inside = {c for c in copied if c.startswith(f"{folder}/")}
+        assert inside == files, f"package {package}: copy {folder}/ or exactly {sorted(files)}"
     pip = [rest for word, rest in ins if word == "RUN" and "pip install" in rest]
     assert pip, "the Dockerfile never runs pip install"
-    assert any(re.search(r"pip install (\S+ )*\.(\s|$)", r) for r in pip), pip
+    installs = [
+        m.group(2) or ""
+        for r in pip
+        if (m := re.search(r"pip install (\S+ )*[\"']?\.(\[[a-z,]+\])?[\"']?(\s|$)", r))
+    ]
+    assert installs, f"the Dockerfile never installs the project (.): {pip}"
+    # Compose runs the aggregator and the edge from this one image: it needs both extras.
+    assert {"edge", "aggregator"} <= set(installs[0].strip("[]").split(",")), installs
     assert not any(re.search(r"pip install .*(-e|--editable)\b", r) for r in pip)
     users = [rest for word, rest in ins if word == "USER"]
     assert users, "the image must set a USER"
