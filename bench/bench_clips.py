@@ -14,11 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.camera.chain import Pipeline, build_detector
+from edge.camera.chain import CameraChain
+from edge.camera.detectors import build_detector
 from edge.config import load_camera_config, with_motion
 from edge.config.camera import ClipConfig
 from edge.detectors.catalog import load_manifest
-from edge.evidence.clips import ClipRecorder, MediaItem
+from edge.evidence.clips import ClipRecorder
+from edge.evidence.media import MediaItem
 from edge.evidence.ringbuffer import FrameRing
 from edge.paths import assets_dir, project_root
 from edge.rules.events import Event
@@ -34,7 +36,7 @@ def run(mode: str) -> tuple[float, float, float, int]:
     detector = build_detector(cfg, load_manifest())
     ready: list[MediaItem] = []
     with tempfile.TemporaryDirectory() as tmp, open_source(str(VIDEO), realtime=False) as src:
-        pipe = Pipeline(cfg, detector, fps=src.fps)
+        pipe = CameraChain(cfg, detector, fps=src.fps)
         clip_cfg = cfg.clips if mode != "always" else ClipConfig(max_s=10.0)
         rec = (
             ClipRecorder(clip_cfg, cfg.privacy, detector.class_names, Path(tmp), ready.append)

@@ -27,7 +27,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.keys import generate
-from edge.camera.chain import Pipeline, build_detector
+from edge.camera.chain import CameraChain
+from edge.camera.detectors import build_detector
 from edge.config import load_camera_config, with_motion
 from edge.config.edge_box import load_edge_config
 from edge.detectors.catalog import load_manifest
@@ -66,7 +67,7 @@ def inference_bound(frames: int = 200) -> tuple[float, float]:
     for f in images:
         det.detect(f.image_bgr)
     bound = len(images) / (time.perf_counter() - t0)
-    pipe = Pipeline(cfg, det, fps=10)
+    pipe = CameraChain(cfg, det, fps=10)
     t0 = time.perf_counter()
     with open_source(str(video), realtime=False) as src:
         for _, f in zip(range(frames), src.frames(), strict=False):

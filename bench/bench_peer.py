@@ -118,7 +118,8 @@ def run_ultralytics(
 def run_streetwatch(model: Path, video: Path, limit: int, warmup: int) -> dict[str, Any]:
     import cv2
 
-    from edge.camera.chain import Pipeline, build_detector
+    from edge.camera.chain import CameraChain
+    from edge.camera.detectors import build_detector
     from edge.config.camera import CameraConfig
     from edge.detectors.catalog import load_manifest
     from edge.sources import open_source
@@ -134,7 +135,7 @@ def run_streetwatch(model: Path, video: Path, limit: int, warmup: int) -> dict[s
     detector = build_detector(cfg, load_manifest())
     clock, ids, runs = Clock(warmup), set[int](), 0
     with open_source(str(video), realtime=False) as src:
-        pipeline = Pipeline(cfg, detector, fps=src.fps)
+        pipeline = CameraChain(cfg, detector, fps=src.fps)
         for frame in src.frames():
             result = pipeline.process(frame)
             ids.update(int(t) for t in result.tracks.tracker_id)

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from edge.camera.chain import Pipeline, build_detector
+from edge.camera.chain import CameraChain
+from edge.camera.detectors import build_detector
 from edge.config.camera import CameraConfig, DetectionConfig, MotionConfig
 from edge.detectors import OnnxDetectorConfig
 from edge.detectors.catalog import load_manifest
@@ -96,7 +97,7 @@ def main() -> None:
             times.append((time.perf_counter() - t0) * 1000)
         det_ms = statistics.mean(times)
         with open_source(str(path), realtime=False) as src:
-            pipeline = Pipeline(cfg, detector, fps=src.fps)
+            pipeline = CameraChain(cfg, detector, fps=src.fps)
             n = 0
             t0 = time.perf_counter()
             for fr in src.frames():

@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edge.camera.chain import Pipeline, build_detector
+from edge.camera.chain import CameraChain
+from edge.camera.detectors import build_detector
 from edge.config import load_camera_config, with_motion
 from edge.detectors.catalog import load_manifest
 from edge.paths import assets_dir, project_root
@@ -68,7 +69,7 @@ def main() -> None:
             rule_ms: list[float] = []
             events = []
             with open_source(str(video), realtime=False) as src:
-                pipe = Pipeline(cfg, detector, fps=src.fps)
+                pipe = CameraChain(cfg, detector, fps=src.fps)
                 for frame in src.frames():
                     res = pipe.process(frame)
                     det_ms.append(res.detect_ms)

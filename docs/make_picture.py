@@ -8,7 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.camera.chain import Pipeline, build_detector
+from edge.camera.chain import CameraChain
+from edge.camera.detectors import build_detector
 from edge.config import load_camera_config
 from edge.config.camera import CameraConfig
 from edge.detectors.catalog import load_manifest
@@ -44,7 +45,7 @@ def main() -> None:
     ]:
         cfg = CameraConfig.model_validate({"id": "pic", "detection": {"classes": classes}})
         det = build_detector(cfg, manifest)
-        p = Pipeline(cfg, det, fps=1.0)
+        p = CameraChain(cfg, det, fps=1.0)
         image = cv2.imread(str(assets_dir() / "images" / name))
         boxes = p.filter(det.detect(image))
         tiles.append(tile(Annotator(det.class_names).draw(image, boxes, []), caption))
@@ -59,7 +60,7 @@ def main() -> None:
         1270: "edge replay: sixth person, sixth track (t=127 s)",
     }
     with open_source(str(video), realtime=False) as src:
-        p = Pipeline(cfg, det, fps=src.fps)
+        p = CameraChain(cfg, det, fps=src.fps)
         ann = Annotator(det.class_names)
         for frame in src.frames():
             res = p.process(frame)

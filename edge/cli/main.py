@@ -87,7 +87,8 @@ def detect(
     """Detect objects in an image, or in the first frame of a video, stream or camera (PATH)."""
     import cv2
 
-    from edge.camera.chain import Pipeline, build_detector
+    from edge.camera.chain import CameraChain
+    from edge.camera.detectors import build_detector
     from edge.config.camera import CameraConfig, DetectionConfig, ReconnectConfig, SourceConfig
     from edge.detectors import OnnxDetectorConfig
     from edge.detectors.catalog import load_manifest
@@ -103,13 +104,13 @@ def detect(
         ),
     )
     detector = build_detector(cfg, load_manifest())
-    pipeline = Pipeline(cfg, detector, fps=1.0)
+    chain = CameraChain(cfg, detector, fps=1.0)
     src_cfg = SourceConfig(uri=path, reconnect=ReconnectConfig(max_attempts=retries))
     with open_source(src_cfg, realtime=False) as source:
         frame = next(iter(source.frames()), None)
     if frame is None:
         raise StreetwatchError(f"{path}: no frame could be read")
-    dets = pipeline.filter(detector.detect(frame.image_bgr))
+    dets = chain.filter(detector.detect(frame.image_bgr))
     records = dets.to_records(detector.class_names)
     if out is not None:
         image = Annotator(detector.class_names).draw(frame.image_bgr, dets, [])
@@ -195,51 +196,18 @@ def replay(
     quiet: bool,
 ) -> None:
     """Replay VIDEO through the full pipeline with the camera config, as a camera would."""
-    from edge.camera.chain import Pipeline, build_detector
     from edge.config import load_camera_config, with_motion
-    from edge.config.edge_box import load_edge_config
-    from edge.delivery.sender import Delivery
-    from edge.detectors.catalog import load_manifest
-    from edge.evidence.clips import ClipRecorder
-    from edge.sources import open_source
-    from edge.tools.replay import replay as run_replay
+    from edge.tools.replay import ReplayOutputs, replay_file
 
-    cfg = with_motion(load_camera_config(config_path), motion)
-    detector = build_detector(cfg, load_manifest())
-    delivery = Delivery(load_edge_config(edge_config)) if edge_config else None
-    media_dir = delivery.media_dir if delivery else clips_dir
-    recorder = None
-    if media_dir is not None and cfg.clips.enabled:
-        recorder = ClipRecorder(
-            cfg.clips,
-            cfg.privacy,
-            detector.class_names,
-            media_dir,
-            delivery.media_ready if delivery else (lambda m: None),
-        )
-    if delivery:
-        delivery.start()
-    try:
-        with open_source(video, realtime=not fast) as source:
-            pipeline = Pipeline(cfg, detector, fps=source.fps)
-            summary = run_replay(
-                source,
-                pipeline,
-                annotated_out=annotated_out,
-                tracks_out=tracks_out,
-                events_out=events_out,
-                show_progress=not quiet,
-                recorder=recorder,
-                delivery=delivery,
-            )
-        if delivery and not delivery.drain(drain_timeout_s):
-            raise StreetwatchError(
-                f"not everything was delivered within {drain_timeout_s:.0f} s; it stays in "
-                f"{delivery.cfg.outbox.path} and is sent by `edge publish`"
-            )
-    finally:
-        if delivery:
-            delivery.stop()
+    summary = replay_file(
+        video,
+        with_motion(load_camera_config(config_path), motion),
+        realtime=not fast,
+        outputs=ReplayOutputs(annotated_out, tracks_out, events_out, clips_dir),
+        edge_config=edge_config,
+        drain_timeout_s=drain_timeout_s,
+        show_progress=not quiet,
+    )
     starts = sum(e.phase == "start" for e in summary.events)
     click.echo(
         f"{summary.frames} frames ({summary.media_s:.1f} s of video) in {summary.wall_s:.1f} s: "
@@ -286,20 +254,14 @@ def eval_cmd(
     of the same type and zone whose time span it overlaps; start error compares when the
     incident began (crowd formed, car stopped, owner left) with the truth's start_s.
     """
-    from edge.camera.chain import Pipeline, build_detector
     from edge.config import load_camera_config, with_motion
-    from edge.detectors.catalog import load_manifest
-    from edge.sources import open_source
-    from edge.tools.evaluation import evaluate, incidents, load_truth
-    from edge.tools.replay import replay as run_replay
+    from edge.tools.evaluation import evaluate_video, load_truth
 
     cfg = with_motion(load_camera_config(config_path), motion)
     truth = load_truth(truth_path)
-    detector = build_detector(cfg, load_manifest())
-    with open_source(video, realtime=False) as source:
-        pipeline = Pipeline(cfg, detector, fps=source.fps)
-        summary = run_replay(source, pipeline, events_out=events_out, show_progress=not quiet)
-    report = evaluate(incidents(summary.events), truth.events, summary.media_s)
+    report, summary = evaluate_video(
+        video, cfg, truth, events_out=events_out, show_progress=not quiet
+    )
     calls = {"frames": summary.frames, "detector_calls": summary.detector_calls}
     if as_json:
         click.echo(json.dumps(report.to_dict() | calls))

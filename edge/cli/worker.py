@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
-import subprocess
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from contract.cli import config_option
+from contract.errors import StreetwatchError
+
+if TYPE_CHECKING:
+    from edge.tools.demo import DemoPorts, StopRequest
 
 
 @click.command("run")
@@ -43,8 +48,6 @@ def run_cmd(config_path: Path) -> None:
     finally:
         worker.stop()
     if worker.stage.error:
-        from contract.errors import StreetwatchError
-
         raise StreetwatchError(f"the detect stage failed: {worker.stage.error}")
 
 
@@ -64,42 +67,53 @@ def demo_cmd(demo_dir: Path, port: int, ingest_port: int, metrics_port: int) -> 
     """Run an aggregator and an edge worker looping the sample videos; print the UI's URL.
 
     Uses the model and videos on disk ($STREETWATCH_ASSETS or ../shared/assets), downloading
-    only what is missing. Ctrl-C stops both.
+    only what is missing. Ctrl-C or SIGTERM stops the edge (delivering what it can), then the
+    aggregator.
     """
-    from edge.config.edge_box import load_edge_config
-    from edge.detectors.catalog import load_manifest
-    from edge.tools.demo import DEMO_USER, DemoPorts, prepare, start_aggregator
-    from edge.worker import Worker
+    from edge.tools.demo import DemoPorts, SetupInterruptedError, StopRequest
 
     def say(text: str) -> None:
         click.echo(text, err=True)
 
-    def interrupt(*_: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM like Ctrl-C: the child aggregator is stopped too
+    stop = StopRequest()
+    with stop.installed():
+        try:
+            _demo(demo_dir.absolute(), DemoPorts(port, ingest_port, metrics_port), stop, say)
+        except SetupInterruptedError as exc:
+            say(f"{exc}: the demo stopped during set-up")
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
-    ports = DemoPorts(http=port, ingest=ingest_port, metrics=metrics_port)
-    demo_dir = demo_dir.absolute()
+
+def _demo(demo_dir: Path, ports: DemoPorts, stop: StopRequest, say: Callable[[str], None]) -> None:
+    from edge.config.edge_box import load_edge_config
+    from edge.detectors.catalog import load_manifest
+    from edge.tools.demo import DEMO_USER, prepare, start_aggregator, stop_aggregator
+    from edge.worker import Worker
+
     say(f"streetwatch demo in {demo_dir}")
     agg_cfg, edge_cfg, password = prepare(demo_dir, ports, say)
     aggregator = start_aggregator(agg_cfg, ports, demo_dir / "aggregator.log")
-    worker: Worker | None = None
+    started: Worker | None = None
     try:
         worker = Worker(load_edge_config(edge_cfg), load_manifest())
+        stop.hand_over(worker.stop_event)
         worker.start()
+        started = worker
         click.echo(
-            f"Review UI: http://127.0.0.1:{port}/ui/  (user {DEMO_USER}, password {password})"
+            f"Review UI: http://127.0.0.1:{ports.http}/ui/  (user {DEMO_USER}, password {password})"
         )
         click.echo(f"Edge metrics: {worker.http.url}/metrics")
-        click.echo("Events appear as the videos play; Ctrl-C stops the demo.", err=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            worker.run_until_stopped()
+        say("Events appear as the videos play; Ctrl-C stops the demo.")
+        worker.run_until_stopped()
     finally:
-        if worker is not None:
-            worker.stop()
-        aggregator.terminate()
-        try:
-            aggregator.wait(20)
-        except subprocess.TimeoutExpired:
-            aggregator.kill()
+        # The edge first, while the aggregator still takes its last events and evidence;
+        # then the aggregator. Both are bounded, so the demo never hangs here.
+        t0 = time.monotonic()
+        if started is not None:
+            if stop.signal_name:
+                say(f"{stop.signal_name}: stopping the edge, then the aggregator")
+            started.stop()
+        edge_s = time.monotonic() - t0
+        stop_aggregator(aggregator)
+        say(f"demo stopped in {time.monotonic() - t0:.1f} s (edge {edge_s:.1f} s)")
+    if started is not None and started.stage.error:
+        raise StreetwatchError(f"the detect stage failed: {started.stage.error}")

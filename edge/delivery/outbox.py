@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.errors import StreetwatchError
+from contract.keys import owner_only
+from edge.evidence.media import MediaItem
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -54,19 +56,6 @@ CREATE TABLE IF NOT EXISTS dead_media (
 """
 
 
-@dataclass(frozen=True)
-class PendingMedia:
-    media_id: str
-    event_id: str
-    kind: str
-    path: Path
-    sha256: str
-    size: int
-    content_type: str
-    start_ts: float
-    duration_s: float
-
-
 class OutboxFullError(StreetwatchError):
     """The outbox holds max_rows start/end messages; the new one was refused."""
 
@@ -84,7 +73,10 @@ class Outbox:
         self.path = path
         self.max_rows = max_rows
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only whatever the umask: events and evidence paths are the city's data.
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(0o600)
+            owner_only(path, 0o600)  # its WAL and shared-memory files take the same mode
             self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StreetwatchError(f"{path}: cannot open outbox: {exc}") from None
@@ -172,8 +164,10 @@ class Outbox:
             db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
         db.execute("COMMIT")
 
-    def put_media(self, m: PendingMedia) -> None:
-        """Queue an evidence file for upload (the file itself stays where it is)."""
+    def put_media(self, m: MediaItem) -> None:
+        """Queue an evidence file for upload (the file itself stays where it is, owner-only)."""
+        if m.path.is_file():  # a missing one is dead-lettered by the uploader, naming it
+            owner_only(m.path, 0o600)
         self._db.execute(
             "INSERT OR REPLACE INTO media VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -190,15 +184,13 @@ class Outbox:
             ),
         )
 
-    def pending_media(self, limit: int = 10) -> list[PendingMedia]:
+    def pending_media(self, limit: int = 10) -> list[MediaItem]:
         rows = self._db.execute(
             "SELECT media_id, event_id, kind, path, sha256, size, content_type, start_ts,"
             " duration_s FROM media ORDER BY created LIMIT ?",
             (limit,),
         ).fetchall()
-        return [
-            PendingMedia(r[0], r[1], r[2], Path(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows
-        ]
+        return [MediaItem(r[0], r[1], r[2], Path(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
     def ack_media(self, media_id: str) -> None:
         """Uploaded and acknowledged: forget it and free the disk."""

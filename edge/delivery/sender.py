@@ -7,13 +7,14 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 
 from contract import wire
 from edge.config.edge_box import EdgeBoxConfig
-from edge.delivery.outbox import Outbox, OutboxFullError, PendingMedia
+from edge.delivery.outbox import Outbox, OutboxFullError
 from edge.delivery.publisher import Publisher
 from edge.delivery.uploader import Uploader
-from edge.evidence.clips import MediaItem
+from edge.evidence.media import MediaItem
 from edge.rules.events import Event
 
 log = logging.getLogger(__name__)
@@ -42,16 +43,32 @@ def to_wire(ev: Event) -> wire.WireEvent:
     )
 
 
+def media_dir(cfg: EdgeBoxConfig) -> Path:
+    """Where this box's evidence files wait for upload, beside the outbox."""
+    return cfg.outbox.path.parent / "media"
+
+
+def uploads_evidence(cfg: EdgeBoxConfig) -> bool:
+    """Evidence is uploaded only when the config names the aggregator's HTTP side and a token."""
+    return bool(cfg.aggregator.http_url and cfg.aggregator.token_file)
+
+
+MediaInbox = queue.Queue[MediaItem]
+
+
 class Delivery:
-    def __init__(self, cfg: EdgeBoxConfig) -> None:
+    """``media``: the queue evidence recorders put finished files in, when they were made
+    before this Delivery (whose outbox connection belongs to the thread that creates it)."""
+
+    def __init__(self, cfg: EdgeBoxConfig, media: MediaInbox | None = None) -> None:
         self.cfg = cfg
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
-        self.media_dir = cfg.outbox.path.parent / "media"
-        self._media: queue.Queue[MediaItem] = queue.Queue()
+        self.media_dir = media_dir(cfg)
+        self._media: MediaInbox = media if media is not None else queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.refused = 0
-        self.uploads = bool(cfg.aggregator.http_url and cfg.aggregator.token_file)
+        self.uploads = uploads_evidence(cfg)
 
     def start(self) -> None:
         workers = [Publisher(self.cfg).run]
@@ -68,20 +85,7 @@ class Delivery:
 
     def send(self, events: list[Event]) -> None:
         while not self._media.empty():
-            m = self._media.get_nowait()
-            self.outbox.put_media(
-                PendingMedia(
-                    m.media_id,
-                    m.event_id,
-                    m.kind,
-                    m.path,
-                    m.sha256,
-                    m.size,
-                    m.content_type,
-                    m.start_ts,
-                    m.duration_s,
-                )
-            )
+            self.outbox.put_media(self._media.get_nowait())
         for ev in events:
             try:
                 self.outbox.put(wire.encode_event(to_wire(ev)), ev.phase)

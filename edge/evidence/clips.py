@@ -24,6 +24,7 @@ import numpy as np
 from contract.files import sha256_of
 from edge.config.camera import ClipConfig, PrivacyConfig
 from edge.detectors.detections import Detections
+from edge.evidence.media import MediaItem
 from edge.evidence.privacy import blur_boxes
 from edge.evidence.ringbuffer import BufferedFrame, FrameRing, scale_to_width
 from edge.pipeline.zones import Zone
@@ -31,21 +32,6 @@ from edge.rules.events import Event
 from edge.sources.base import Frame
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MediaItem:
-    """A finished evidence file, ready for the outbox."""
-
-    media_id: str
-    event_id: str
-    kind: str  # clip | snapshot
-    path: Path
-    sha256: str
-    size: int
-    content_type: str
-    start_ts: float
-    duration_s: float
 
 
 @dataclass
@@ -70,8 +56,13 @@ class ClipEncoder(threading.Thread):
             cfg.queue_frames
         )
         self._open: dict[str, tuple[av.container.OutputContainer, av.VideoStream, float]] = {}
+        self._last_ts: dict[str, float] = {}  # of the last frame encoded, per open clip
         self.encode_s = 0.0
         self.encoded_frames = 0
+        #: Once set and passed (time.monotonic()), queued frames are skipped and the clips are
+        #: closed with what they have: a stopping box does not wait on a backlog of encoding.
+        self.deadline_mono_s: float | None = None
+        self.skipped_frames = 0
 
     def run(self) -> None:
         import time
@@ -81,6 +72,9 @@ class ClipEncoder(threading.Thread):
             if item is None:
                 break
             what, job, ts, jpeg = item
+            if what == "frame" and self._past_deadline():
+                self.skipped_frames += 1
+                continue
             t0 = time.perf_counter()
             try:
                 if what == "frame":
@@ -91,6 +85,11 @@ class ClipEncoder(threading.Thread):
                 log.exception("clip %s: encoding failed", job.clip_id)
                 self._open.pop(job.clip_id, None)
             self.encode_s += time.perf_counter() - t0
+
+    def _past_deadline(self) -> bool:
+        import time
+
+        return self.deadline_mono_s is not None and time.monotonic() > self.deadline_mono_s
 
     def _frame(self, job: _Job, ts: float, jpeg: bytes) -> None:
         decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -112,6 +111,7 @@ class ClipEncoder(threading.Thread):
         vf.time_base = Fraction(1, 1000)
         for packet in stream.encode(vf):
             container.mux(packet)
+        self._last_ts[job.clip_id] = ts
         self.encoded_frames += 1
 
     def _close(self, job: _Job) -> None:
@@ -119,6 +119,7 @@ class ClipEncoder(threading.Thread):
         if opened is None:
             return
         container, stream, t0 = opened
+        last_ts = self._last_ts.pop(job.clip_id, t0)
         for packet in stream.encode():
             container.mux(packet)
         container.close()
@@ -132,7 +133,7 @@ class ClipEncoder(threading.Thread):
                 size=job.path.stat().st_size,
                 content_type="video/mp4",
                 start_ts=t0,
-                duration_s=job.last_ts - t0 + 1 / self.cfg.fps,
+                duration_s=last_ts - t0 + 1 / self.cfg.fps,
             )
         )
 
@@ -154,8 +155,8 @@ class ClipRecorder:
         media_dir.mkdir(parents=True, exist_ok=True)
         self.on_ready = on_ready
         self.ring = FrameRing(cfg.buffer_s, cfg.fps, cfg.width_px, cfg.jpeg_quality)
+        # Started with the first clip: a camera built but never run leaves no thread behind.
         self.encoder = ClipEncoder(cfg, on_ready)
-        self.encoder.start()
         self._jobs: dict[str, _Job] = {}  # event_id -> job
         self._ids: dict[str, tuple[str, str]] = {}  # event_id -> (clip id, snapshot id)
         self._private = np.asarray(
@@ -164,6 +165,8 @@ class ClipRecorder:
         self.dropped_frames = 0
 
     def _enqueue(self, what: str, job: _Job, frame: BufferedFrame | None = None) -> None:
+        if self.encoder.ident is None:
+            self.encoder.start()
         try:
             self.encoder.queue.put_nowait(
                 (what, job, frame.ts_s if frame else 0.0, frame.jpeg if frame else b"")
@@ -244,10 +247,19 @@ class ClipRecorder:
             )
         )
 
-    def close(self) -> None:
-        """The stream ended: finish every clip, wait for the encoder."""
+    def close(self, deadline_mono_s: float | None = None) -> None:
+        """The stream ended: finish every clip, wait for the encoder. Past ``deadline_mono_s``
+        (time.monotonic()) frames still queued are skipped and each clip ends with what it
+        has, so that stopping is bounded however far encoding fell behind."""
+        self.encoder.deadline_mono_s = deadline_mono_s
         for job in self._jobs.values():
             self._enqueue("close", job)
         self._jobs.clear()
-        self.encoder.queue.put(None)
-        self.encoder.join()
+        if self.encoder.ident is not None:
+            self.encoder.queue.put(None)
+            self.encoder.join()
+        if self.encoder.skipped_frames:
+            log.info(
+                "clips cut short at stop: %d queued frames not encoded",
+                self.encoder.skipped_frames,
+            )

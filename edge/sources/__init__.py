@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from edge.config.camera import ReconnectConfig, SourceConfig
 from edge.sources.base import Frame, FrameSource, SourceState
@@ -10,9 +11,35 @@ from edge.sources.image import IMAGE_SUFFIXES, ImageSource
 from edge.sources.live import LiveSource, StateCallback
 from edge.sources.video import VideoFileSource
 
-__all__ = ["Frame", "FrameSource", "SourceState", "open_source"]
+__all__ = ["Frame", "FrameSource", "SourceState", "is_live", "open_source", "source_kind"]
 
 _STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+SourceKind = Literal["file", "image", "stream", "device"]
+
+
+def source_kind(spec: SourceConfig | str) -> SourceKind:
+    """What a source is: the config's ``kind``, or for "auto" what its URI looks like.
+
+    The one place that decides "file or live?": opening a source and everything that treats
+    files and live sources differently (a file ends, a stream is reconnected) ask here.
+    """
+    cfg = spec if isinstance(spec, SourceConfig) else SourceConfig(uri=spec)
+    if cfg.kind != "auto":
+        return cfg.kind
+    uri = cfg.uri
+    if uri.lower().startswith(_STREAM_SCHEMES):
+        return "stream"
+    if uri.isdigit():
+        return "device"
+    if Path(uri).suffix.lower() in IMAGE_SUFFIXES:
+        return "image"
+    return "file"
+
+
+def is_live(spec: SourceConfig | str) -> bool:
+    """A stream or a camera: frames carry wall-clock time and it never ends on its own."""
+    return source_kind(spec) in ("stream", "device")
 
 
 def open_source(
@@ -28,19 +55,10 @@ def open_source(
     ``epoch_s`` is added to a file's media timestamps (live sources use wall-clock time).
     """
     cfg = spec if isinstance(spec, SourceConfig) else SourceConfig(uri=spec)
-    uri, kind = cfg.uri, cfg.kind
-    if kind == "auto":
-        if uri.lower().startswith(_STREAM_SCHEMES):
-            kind = "stream"
-        elif uri.isdigit():
-            kind = "device"
-        elif Path(uri).suffix.lower() in IMAGE_SUFFIXES:
-            kind = "image"
-        else:
-            kind = "file"
+    kind = source_kind(cfg)
     if kind in ("stream", "device"):
-        return LiveSource(uri, cfg.reconnect or ReconnectConfig(), on_state=on_state)
-    path = Path(uri).expanduser()
+        return LiveSource(cfg.uri, cfg.reconnect or ReconnectConfig(), on_state=on_state)
+    path = Path(cfg.uri).expanduser()
     if not path.is_absolute() and base_dir is not None and not path.exists():
         path = base_dir / path
     if kind == "image":

@@ -9,16 +9,19 @@ process. Nothing is downloaded when the assets are on disk ($STREETWATCH_ASSETS 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,14 +201,31 @@ def prepare(demo_dir: Path, ports: DemoPorts, say: Say) -> tuple[Path, Path, str
 
 
 def start_aggregator(agg_cfg: Path, ports: DemoPorts, log_path: Path) -> subprocess.Popen[bytes]:
-    """`aggregator serve` as a child process; returns once /readyz answers."""
-    out = log_path.open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "serve", "-c", str(agg_cfg)],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    """`aggregator serve` as a child process; returns once /readyz answers.
+
+    The child gets a process group of its own: Ctrl-C in a terminal and `timeout` signal the
+    whole foreground group, and the aggregator must outlive the edge's last uploads, so only
+    the demo stops it (stop_aggregator), after the edge. If waiting is interrupted (a signal
+    during set-up), the child is stopped before the exception goes on.
+    """
+    with log_path.open("ab") as out:  # the child holds its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator.cli", "serve", "-c", str(agg_cfg)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            process_group=0,
+        )
+    try:
+        _wait_ready(proc, ports, log_path)
+    except BaseException:
+        stop_aggregator(proc)
+        raise
+    return proc
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], ports: DemoPorts, log_path: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -213,8 +233,67 @@ def start_aggregator(agg_cfg: Path, ports: DemoPorts, log_path: Path) -> subproc
             raise StreetwatchError(f"the aggregator exited at start: {' / '.join(tail)}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{ports.http}/readyz", timeout=2):
-                return proc
+                return
         except (urllib.error.URLError, OSError):
             time.sleep(0.3)
-    proc.terminate()
     raise StreetwatchError(f"the aggregator did not become ready in 60 s; see {log_path}")
+
+
+def stop_aggregator(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM (uvicorn's graceful stop), then SIGKILL if it is not gone in timeout_s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        log.warning("the aggregator did not stop in %.0f s; killing it", timeout_s)
+        proc.kill()
+        proc.wait()
+
+
+class SetupInterruptedError(Exception):
+    """A stop signal arrived while the demo was still setting up."""
+
+
+class StopRequest:
+    """SIGTERM and SIGINT (Ctrl-C) ask the demo to stop.
+
+    During set-up the first signal raises SetupInterruptedError, so a long step (building clips,
+    loading the model) is abandoned. Once the worker exists, a signal only sets its stop
+    event: the stop then runs in order, and a repeated signal cannot cut it short (`timeout`
+    sends two, one to the demo and one to its process group).
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal_name = ""
+        self._interrupt_setup = True
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        first = not self.event.is_set()
+        self.event.set()
+        if first:
+            self.signal_name = signal.Signals(signum).name
+            if self._interrupt_setup:
+                raise SetupInterruptedError(self.signal_name)
+
+    def hand_over(self, event: threading.Event) -> None:
+        """From now on a signal sets `event` (the worker's stop event) and raises nothing."""
+        self._interrupt_setup = False
+        earlier, self.event = self.event, event
+        if earlier.is_set():  # a signal came before the swap
+            event.set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGTERM and SIGINT while in the block (only the main thread can)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)

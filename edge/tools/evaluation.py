@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contract.config.errors import config_error_from_validation
 from contract.config.yaml_source import read_yaml
 from contract.errors import ConfigError
+from edge.config.camera import CameraConfig
 from edge.rules.events import Event
+from edge.tools.replay import ReplayOutputs, ReplaySummary, replay_file
 
 
 class TruthEvent(BaseModel):
@@ -163,3 +165,22 @@ def evaluate(found: list[Incident], truth: list[TruthEvent], video_end_s: float)
         false_positives=[f for i, f in enumerate(found) if i not in used_i],
         misses=[t for i, t in enumerate(truth) if i not in used_t],
     )
+
+
+def evaluate_video(
+    video: str,
+    cfg: CameraConfig,
+    truth: TruthFile,
+    *,
+    events_out: Path | None = None,
+    show_progress: bool = True,
+) -> tuple[EvalReport, ReplaySummary]:
+    """Replay the video as fast as possible through the camera's chain and score its events."""
+    summary = replay_file(
+        video,
+        cfg,
+        realtime=False,
+        outputs=ReplayOutputs(events_out=events_out),
+        show_progress=show_progress,
+    )
+    return evaluate(incidents(summary.events), truth.events, summary.media_s), summary

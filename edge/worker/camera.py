@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from edge.config.camera import CameraConfig, ReconnectConfig, SourceConfig
 from edge.errors import SourceError
 from edge.rules.events import Event
-from edge.sources import open_source
+from edge.sources import is_live, open_source
 from edge.sources.base import Frame, FrameSource, SourceState
 from edge.sources.live import LiveSource, redact
 from edge.worker.metrics import EdgeMetrics
@@ -50,6 +50,7 @@ class CameraFeed(threading.Thread):
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
         self.source_cfg = source
+        self.detect_fps = detect_fps
         self.period_s = 1.0 / detect_fps
         self.metrics = metrics
         self._on_event = on_event
@@ -86,7 +87,7 @@ class CameraFeed(threading.Thread):
                 self._stream(epoch_s)
                 if self._stop_event.is_set():
                     break
-                if not self.source_cfg.loop and "://" not in self.source_cfg.uri:
+                if not self.source_cfg.loop and not is_live(self.source_cfg):
                     self.ended = True  # a file played once: this camera is done
                     log.info("camera %s: %s ended", self.camera.id, self.source_cfg.uri)
                     return

@@ -1,6 +1,6 @@
 """`edge run`: every camera of one box in one process.
 
-Threads: one decode thread per camera, one detect stage (detectors, pipelines, outbox), the
+Threads: one decode thread per camera, one detect stage (camera chains, outbox), the
 publisher and uploader (in Delivery), and the health/metrics HTTP server. Cameras with the
 same detector config share one ONNX session, so a box holds one copy of each model.
 """
@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from contract.errors import ConfigError, StreetwatchError
-from edge.camera.chain import Pipeline
+from edge.camera.detectors import shared_detectors
 from edge.config import CameraConfig, load_camera_config
 from edge.config.camera import SourceConfig
 from edge.config.edge_box import EdgeBoxConfig
-from edge.detectors import Detector, create_detector
 from edge.detectors.catalog import Manifest
 from edge.worker.camera import CameraFeed
 from edge.worker.health import HealthServer
 from edge.worker.metrics import EdgeMetrics
-from edge.worker.stage import CameraUnit, DetectStage
+from edge.worker.stage import DetectStage
 
 log = logging.getLogger(__name__)
 
@@ -53,49 +52,16 @@ def _load_cameras(cfg: EdgeBoxConfig) -> list[tuple[CameraConfig, SourceConfig, 
     return out
 
 
-def _shared_detectors(cameras: list[CameraConfig], manifest: Manifest) -> list[Detector]:
-    """One detector per distinct detector config; returned in camera order."""
-
-    def session_key(cam: CameraConfig) -> tuple[str, str, float]:
-        return (cam.detector.model_dump_json(), str(cam.base_dir), cam.detection.nms_iou)
-
-    groups: dict[tuple[str, str, float], list[CameraConfig]] = {}
-    for cam in cameras:
-        groups.setdefault(session_key(cam), []).append(cam)
-    made: dict[tuple[str, str, float], Detector] = {}
-    for key, members in groups.items():
-        first = members[0]
-        # The session keeps what the most permissive camera could pass; filters do the rest.
-        lowest = min(
-            [
-                t
-                for c in members
-                for t in (c.detection.score_threshold, *c.detection.class_score_thresholds.values())
-            ]
-        )
-        made[key] = create_detector(
-            first.detector,
-            manifest,
-            score_threshold=lowest,
-            nms_iou=first.detection.nms_iou,
-            base_dir=first.base_dir,
-        )
-        log.info("detector %s serves %d camera(s)", made[key].model_name, len(members))
-    return [made[session_key(c)] for c in cameras]
-
-
 class Worker:
     def __init__(self, cfg: EdgeBoxConfig, manifest: Manifest) -> None:
         self.cfg = cfg
         cameras = _load_cameras(cfg)
-        detectors = _shared_detectors([c for c, _, _ in cameras], manifest)
+        detectors = shared_detectors([c for c, _, _ in cameras], manifest)
         self.metrics = EdgeMetrics()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
-        units: list[CameraUnit] = []
-        self._feeds: list[CameraFeed] = []
-        for (cam, source, fps), detector in zip(cameras, detectors, strict=True):
-            feed = CameraFeed(
+        self._feeds = [
+            CameraFeed(
                 cam,
                 source,
                 fps,
@@ -105,9 +71,15 @@ class Worker:
                 wake=self._wake,
                 stop=self.stop_event,
             )
-            self._feeds.append(feed)
-            units.append(CameraUnit(feed=feed, pipeline=Pipeline(cam, detector, fps=fps)))
-        self.stage = DetectStage(cfg, units, self.metrics, wake=self._wake, stop=self.stop_event)
+            for cam, source, fps in cameras
+        ]
+        self.stage = DetectStage(
+            cfg,
+            list(zip(self._feeds, detectors, strict=True)),
+            self.metrics,
+            wake=self._wake,
+            stop=self.stop_event,
+        )
         self.detector_count = len({id(d) for d in detectors})
         self.http = HealthServer(
             cfg.http.host,

@@ -12,7 +12,8 @@ import pytest
 
 from edge.config.camera import ClipConfig, PrivacyConfig
 from edge.detectors.detections import Detections
-from edge.evidence.clips import ClipRecorder, MediaItem
+from edge.evidence.clips import ClipRecorder
+from edge.evidence.media import MediaItem
 from edge.evidence.privacy import blur_boxes
 from edge.evidence.ringbuffer import FrameRing
 from edge.rules.events import Event
@@ -117,3 +118,36 @@ def test_recorder_writes_clip_with_pre_roll_and_snapshot(
         shot[200:300, 250:380].astype(int) - original[200:300, 250:380].astype(int)
     ).mean()
     assert outside < 3  # elsewhere the snapshot is the frame
+
+
+def test_close_past_its_deadline_ends_clips_with_what_they_have(
+    tmp_path: Path, video_path: Callable[[str], Path]
+) -> None:
+    """Stopping a box never waits on an encoding backlog: past the deadline, queued frames are
+    skipped, and the clip is still a whole, playable file whose duration is what it holds."""
+    ready: list[MediaItem] = []
+    rec = ClipRecorder(
+        ClipConfig(pre_roll_s=3, post_roll_s=1, fps=10, queue_frames=2000),
+        PrivacyConfig(),
+        ("person", "bottle"),
+        tmp_path,
+        ready.append,
+    )
+    people = Detections.from_arrays([[0, 0, 200, 360]], [0.9], [0], [1])
+    with open_source(str(video_path("bottle-detection.mp4")), realtime=False) as src:
+        for f in src.frames():
+            events = [_event("start", f.ts_s)] if f.index == 100 else []
+            rec.observe(Frame(f.image_bgr, f.ts_s, f.index), people, events, [])
+            if f.index == 250:
+                # The stop's deadline passes while frames are still queued (as when encoding
+                # fell behind): the encoder takes no more of them.
+                rec.encoder.deadline_mono_s = 0.0
+            if f.index > 400:  # the incident is still open: its clip is still recording
+                break
+    rec.close(deadline_mono_s=0.0)  # long past
+    clip = next(m for m in ready if m.kind == "clip")
+    with av.open(str(clip.path)) as c:
+        times = [fr.time for fr in c.decode(c.streams.video[0])]
+    assert rec.encoder.skipped_frames >= 40  # frames 251..400 sampled at 10 of 30 fps
+    assert len(times) == rec.encoder.encoded_frames
+    assert clip.duration_s == pytest.approx(times[-1] + 0.1, abs=0.15)

@@ -10,6 +10,9 @@ import pytest
 
 from tests.conftest import REPO, run_edge
 
+# Slow: whole sample videos through the real model.
+pytestmark = pytest.mark.slow
+
 SAMPLES = REPO / "sample_videos"
 
 

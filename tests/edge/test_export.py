@@ -20,6 +20,9 @@ from edge.detectors import OnnxDetectorConfig, create_detector
 from edge.detectors.catalog import load_manifest
 from tests.conftest import REPO
 
+# Slow: exports models with Ultralytics in its own environment.
+pytestmark = pytest.mark.slow
+
 EXPORT_PY = Path(
     os.environ.get("STREETWATCH_EXPORT_PYTHON", REPO / ".venv-export" / "bin" / "python")
 )

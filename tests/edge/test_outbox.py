@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.delivery.outbox import Outbox, OutboxFullError
+from edge.evidence.media import MediaItem
 from edge.tools.loadgen import message
 from tests.deploy import Deployment
 
@@ -47,6 +48,20 @@ def test_meta_is_committed_with_the_message(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
     box.put(b"a", "start", meta={"progress": "1"})
     assert box.meta()["progress"] == "1"
+
+
+def test_evidence_files_come_back_as_the_recorder_made_them(tmp_path: Path) -> None:
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"clip")
+    item = MediaItem("m1", "e1", "clip", clip, "ab" * 32, 4, "video/mp4", 12.5, 8.1)
+    box = Outbox(tmp_path / "o.sqlite3")
+    box.put_media(item)
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite3")  # a restart
+    assert box.pending_media() == [item]
+    box.ack_media("m1")
+    assert box.media_depth() == 0
+    assert not clip.exists()  # acknowledged: the file is freed
 
 
 def test_rejected_message_goes_to_dead_letter_not_retried(deployment: Deployment) -> None:

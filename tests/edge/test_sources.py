@@ -14,8 +14,25 @@ import pytest
 
 from edge.config.camera import ReconnectConfig, SourceConfig
 from edge.errors import SourceError
-from edge.sources import SourceState, open_source
+from edge.sources import SourceState, is_live, open_source, source_kind
 from edge.sources.live import LiveSource, redact
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [
+        ("rtsp://user:pw@cam.local/live", "stream"),
+        ("HTTPS://example.org/cam.mjpg", "stream"),
+        ("0", "device"),
+        ("street.JPG", "image"),
+        ("clips/parking.mp4", "file"),
+        (SourceConfig(uri="cam-7", kind="stream"), "stream"),
+        (SourceConfig(uri="rtsp://x/y", kind="file"), "file"),
+    ],
+)
+def test_one_function_says_file_or_live(spec: SourceConfig | str, kind: str) -> None:
+    assert source_kind(spec) == kind
+    assert is_live(spec) == (kind in ("stream", "device"))
 
 
 def test_video_frames_carry_media_time(video_path: Callable[[str], Path]) -> None:

@@ -17,6 +17,9 @@ from onnx import TensorProto, helper
 from edge.cli.main import cli
 from tests.conftest import REPO, run_edge
 
+# Slow: each test runs the `edge` command in a child process.
+pytestmark = pytest.mark.slow
+
 SAMPLE_CFG = REPO / "sample_videos" / "one-by-one-person-detection.camera.yaml"
 
 

@@ -15,6 +15,9 @@ from aggregator.db.models import EventMessageRow, EventRow
 from edge.tools.loadgen import NAMESPACE
 from tests.deploy import Deployment, database
 
+# Slow: real edge and aggregator processes, killed and restarted.
+pytestmark = pytest.mark.slow
+
 COUNT = 5001  # 1667 incidents x (start, update, end)
 
 

@@ -14,6 +14,9 @@ from tests.apihelpers import CHROMIUM_ARGS
 from tests.conftest import REPO
 from tests.deploy import Deployment, database
 
+# Slow: replays into a real aggregator, and headless Chromium.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CAMERA = REPO / "sample_videos" / "bottle-detection.camera.yaml"
 

@@ -26,6 +26,9 @@ from contract.vocabulary import CROWDING, LITTER, PHASES
 from tests.apihelpers import CHROMIUM_ARGS, make_services
 from tests.deploy import free_port
 
+# Slow: headless Chromium against a real aggregator.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CROWD_PEAK = 12.0
 

@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO
 from tests.deploy import Deployment, free_port
+
+# Slow: `edge run` with real cameras and a real aggregator.
+pytestmark = pytest.mark.slow
 
 SAMPLES = REPO / "sample_videos"
 
