@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -38,43 +38,81 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class LoginLimiter:
-    """At most ``max_failures`` failed logins per username and per client address in
-    ``window_s``; kept in memory (one aggregator process serves the UI)."""
+@dataclass(frozen=True)
+class LoginPolicy:
+    """How failed logins slow down further tries. Failures are counted per (username,
+    address) and per address, never per username alone, so nobody can lock an account's
+    owner out from elsewhere. Past the free failures each one adds a delay that doubles."""
 
-    def __init__(self, max_failures: int = 5, window_s: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = {}
+    free_per_user_address: int = 3
+    free_per_address: int = 10  # an address trying many usernames
+    first_delay_s: float = 1.0
+    max_delay_s: float = 300.0
+    forget_after_s: float = 900.0  # a key quiet for this long starts afresh
+    max_keys: int = 100_000  # memory bound: the least recently used keys are dropped
+
+    def delay_s(self, failures: int, free: int) -> float:
+        if failures <= free:
+            return 0.0
+        return float(min(self.first_delay_s * 2 ** (failures - free - 1), self.max_delay_s))
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    next_at: float = 0.0  # monotonic time before which no try is allowed
+    last_at: float = 0.0
+
+
+class LoginLimiter:
+    """Growing delays after failed logins, kept in memory (one aggregator process serves
+    the UI). An attempt is counted before its password is checked, so concurrent tries
+    cannot all slip through before the first failure is recorded."""
+
+    def __init__(self, policy: LoginPolicy | None = None) -> None:
+        self.policy = policy or LoginPolicy()
+        self._keys: OrderedDict[tuple[str | None, str], _Failures] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
+    def _get(self, key: tuple[str | None, str], now: float) -> _Failures:
+        entry = self._keys.get(key)
+        if entry is None or now - entry.last_at > self.policy.forget_after_s:
+            entry = self._keys[key] = _Failures()
+        self._keys.move_to_end(key)
+        while len(self._keys) > self.policy.max_keys:
+            self._keys.popitem(last=False)
+        return entry
 
-    def retry_after_s(self, keys: list[str]) -> float:
-        """0 when a login may be tried now; else seconds until it may."""
+    def _limits(self, username: str, address: str) -> list[tuple[tuple[str | None, str], int]]:
+        p = self.policy  # (None, address): the address whatever the username
+        return [
+            ((username, address), p.free_per_user_address),
+            ((None, address), p.free_per_address),
+        ]
+
+    def attempt(self, username: str, address: str) -> float:
+        """Count a login attempt before its password is checked: 0 when it may go ahead
+        (it counts as a failure until ``succeeded``), else the seconds to wait first."""
         now = time.monotonic()
         with self._lock:
-            waits = [
-                self.window_s - (now - q[0])
-                for q in (self._recent(k, now) for k in keys)
-                if len(q) >= self.max_failures
-            ]
-        return max(waits, default=0.0)
+            entries = [(self._get(key, now), free) for key, free in self._limits(username, address)]
+            wait_s = max(entry.next_at - now for entry, _ in entries)
+            if wait_s > 0:
+                return wait_s  # refused without a check: it does not count
+            for entry, free in entries:
+                entry.count += 1
+                entry.last_at = now
+                entry.next_at = now + self.policy.delay_s(entry.count, free)
+        return 0.0
 
-    def failed(self, keys: list[str]) -> None:
-        now = time.monotonic()
+    def succeeded(self, username: str, address: str) -> None:
+        """The attempt had the right password: forget this user's failures from this
+        address, and take back the address's count for it (not its earlier failures)."""
         with self._lock:
-            for k in keys:
-                self._recent(k, now).append(now)
-
-    def succeeded(self, keys: list[str]) -> None:
-        with self._lock:
-            for k in keys:
-                self._failures.pop(k, None)
+            self._keys.pop((username, address), None)
+            entry = self._keys.get((None, address))
+            if entry is not None:
+                entry.count = max(0, entry.count - 1)
 
 
 class Accounts:
@@ -106,7 +144,8 @@ class Accounts:
         return [User(r.id, r.username, r.role) for r in rows]
 
     def login(self, username: str, password: str) -> tuple[User, str] | None:
-        """A new session token for valid credentials, else None (rate limits are the caller's)."""
+        """A new session token for valid credentials, else None. The rate limit and the bound
+        on concurrent password checks (64 MiB each) are the caller's: see api/auth.py."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(USERS).where(USERS.c.username == username, USERS.c.disabled.is_(False))

@@ -77,8 +77,10 @@ def edges_add(config_path: Path, edge_id: str, public_key: Path) -> None:
     from contract.keys import load_public
 
     key = load_public(public_key).decode()
-    _registry(config_path).add(edge_id, key)
+    needs_token = _registry(config_path).add(edge_id, key)
     click.echo(f"edge {edge_id} allowed ({key})")
+    if needs_token:
+        click.echo(f"it has no upload token: make one with `aggregator edges token {edge_id}`")
 
 
 @edges.command("token")
@@ -92,15 +94,13 @@ def edges_add(config_path: Path, edge_id: str, public_key: Path) -> None:
 )
 def edges_token(config_path: Path, edge_id: str, out: Path | None) -> None:
     """Make a new evidence-upload token for EDGE_ID (the old one stops working)."""
-    import os
+    from contract.keys import write_secret
 
     token = _registry(config_path).new_token(edge_id)
     if out is None:
         click.echo(token)
         return
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
+    write_secret(out, token + "\n")  # mode 600, even over an old file of another mode
     click.echo(f"token for {edge_id} written to {out}")
 
 
@@ -124,9 +124,10 @@ def media_prune(config_path: Path) -> None:
 @CONFIG
 @click.argument("edge_id")
 def edges_revoke(config_path: Path, edge_id: str) -> None:
-    """Refuse EDGE_ID from now on; a running service applies it within a second."""
+    """Refuse EDGE_ID from now on (its upload token too); a running service applies it
+    within a second."""
     _registry(config_path).revoke(edge_id)
-    click.echo(f"edge {edge_id} revoked")
+    click.echo(f"edge {edge_id} revoked; its upload token is cleared")
 
 
 @edges.command("list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 import time
 
@@ -45,18 +47,15 @@ class EdgeRegistry:
                 self._refresh()
             return edge_id in self._by_key.values()
 
-    def add(self, edge_id: str, z85_key: str) -> None:
+    def add(self, edge_id: str, z85_key: str) -> bool:
+        """Allow the edge with this key. Re-adding a revoked edge, or one with a new key (a
+        new box), clears its upload token: the old one must not come back. Returns whether
+        the edge now needs a token (``aggregator edges token``)."""
         if len(z85_key) != 40:
             raise StreetwatchError(f"public key for '{edge_id}' must be 40 z85 characters")
         with self.engine.begin() as conn:
             existing = conn.execute(select(EdgeRow).where(EdgeRow.edge_id == edge_id)).first()
-            if existing is not None:
-                conn.execute(
-                    update(EdgeRow)
-                    .where(EdgeRow.edge_id == edge_id)
-                    .values(public_key=z85_key, revoked_at=None)
-                )
-            else:
+            if existing is None:
                 conn.execute(
                     EDGES.insert().values(
                         edge_id=edge_id,
@@ -67,27 +66,39 @@ class EdgeRegistry:
                         received=0,
                     )
                 )
+                return True
+            values: dict[str, object] = {"public_key": z85_key, "revoked_at": None}
+            if existing.revoked_at is not None or existing.public_key != z85_key:
+                values["token_sha256"] = None
+            conn.execute(update(EdgeRow).where(EdgeRow.edge_id == edge_id).values(**values))
+            return "token_sha256" in values or existing.token_sha256 is None
 
     def new_token(self, edge_id: str) -> str:
         """A fresh HTTP upload token for the edge; only its hash is kept."""
-        import hashlib
-        import secrets
-
         token = secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(EdgeRow.revoked_at).where(EdgeRow.edge_id == edge_id)).first()
+            if row is None:
+                raise StreetwatchError(f"no edge named '{edge_id}': add it first")
+            if row.revoked_at is not None:
+                raise StreetwatchError(
+                    f"edge '{edge_id}' is revoked: allow it again with `aggregator edges add` "
+                    "before making it a token"
+                )
+            conn.execute(
+                update(EdgeRow)
+                .where(EdgeRow.edge_id == edge_id)
+                .values(token_sha256=hashlib.sha256(token.encode()).hexdigest())
+            )
+        return token
+
+    def revoke(self, edge_id: str) -> None:
+        """Refuse the edge from now on, on both channels: its upload token is cleared too."""
         with self.engine.begin() as conn:
             n = conn.execute(
                 update(EdgeRow)
                 .where(EdgeRow.edge_id == edge_id)
-                .values(token_sha256=hashlib.sha256(token.encode()).hexdigest())
-            ).rowcount
-        if not n:
-            raise StreetwatchError(f"no edge named '{edge_id}': add it first")
-        return token
-
-    def revoke(self, edge_id: str) -> None:
-        with self.engine.begin() as conn:
-            n = conn.execute(
-                update(EdgeRow).where(EdgeRow.edge_id == edge_id).values(revoked_at=time.time())
+                .values(revoked_at=time.time(), token_sha256=None)
             ).rowcount
         if not n:
             raise StreetwatchError(f"no edge named '{edge_id}'")

@@ -4,6 +4,11 @@ An edge's identity is the edge id its authenticated CURVE key maps to, never a p
 field. A message is acknowledged only after its batch is committed; duplicates are
 acknowledged again. A malformed message is counted and dropped (or negatively acknowledged
 when it carries a usable sequence number): the loop never stops for one bad message.
+
+No message can hold up the others: frames over the largest legal one make libzmq drop the
+peer, messages of too many frames are read to their end and discarded, payloads are checked
+against the columns when decoded, and a batch the database still refuses is split until the
+message it refuses is alone, which is nacked while the rest are committed and acknowledged.
 """
 
 from __future__ import annotations
@@ -11,22 +16,30 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import zmq
-from sqlalchemy import select
+from sqlalchemy import exc as sa_exc
 from zmq.auth.thread import ThreadAuthenticator
 
 from aggregator.core.config import IngestConfig
-from aggregator.db.models import MESSAGES
 from aggregator.edges import EdgeRegistry
-from aggregator.store import EventStore, Received
+from aggregator.store import EventStore, Outcome, Received
 from contract import wire
 from contract.keys import load_pair
+from contract.vocabulary import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 ZAP_DOMAIN = "streetwatch"
+#: The label of event types outside the known ones, in by_type (and so on /metrics).
+OTHER_TYPE = "other"
+#: A message's frames as the ROUTER hands them over: its routing id, then the protocol's.
+_FRAMES_WITH_ROUTING_ID = 1 + wire.FRAMES
+#: libzmq applies MAXMSGSIZE to the encrypted frame: CurveZMQ's MESSAGE command adds its name
+#: (8 bytes), a nonce (8), a MAC (16) and a flags byte to every frame.
+CURVE_FRAME_OVERHEAD_BYTES = 33
 
 
 @dataclass
@@ -41,7 +54,8 @@ class IngestStats:
     heartbeats: int = 0
     batches: int = 0
     db_errors: int = 0
-    #: Newly stored event messages by event type (duplicates not counted).
+    #: Newly stored event messages by event type (duplicates not counted); types outside the
+    #: known ones count under OTHER_TYPE, so an edge cannot add keys (or metric series).
     by_type: dict[str, int] = field(default_factory=dict)
     edges: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -68,12 +82,42 @@ class _Authenticator(ThreadAuthenticator):
         return self.registry.edge_for_key(z85.encode(client_public_key).decode()) or "?"
 
 
+def _message_fault(exc: BaseException) -> bool:
+    """Whether the database refused this data (its type, size or a constraint), as opposed to
+    failing by itself (connection lost, disk full, locked): only then may a message be nacked,
+    since an edge drops what is nacked. Errors raised before the database is reached (the
+    driver cannot convert a value) are the data's too."""
+    if isinstance(exc, sa_exc.DataError | sa_exc.IntegrityError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if isinstance(exc, sa_exc.StatementError):
+        return exc.orig is not None and _message_fault(exc.orig)
+    return isinstance(exc, ValueError | TypeError | OverflowError)
+
+
+def _reason(exc: BaseException) -> str:
+    """The nack reason for a message the database refused: the driver's words, first line."""
+    orig = exc.orig if isinstance(exc, sa_exc.StatementError) and exc.orig is not None else exc
+    first = (str(orig).strip().splitlines() or [""])[0]
+    return f"not stored: the database refused it ({type(orig).__name__}: {first})"[:300]
+
+
 class IngestServer(threading.Thread):
-    def __init__(self, cfg: IngestConfig, store: EventStore, registry: EdgeRegistry) -> None:
+    def __init__(
+        self,
+        cfg: IngestConfig,
+        store: EventStore,
+        registry: EdgeRegistry,
+        known_types: Collection[str] = EVENT_TYPES,
+    ) -> None:
+        """known_types: the event types counted under their own name in by_type (the
+        vocabulary's and those with a case category); the rest count as OTHER_TYPE."""
         super().__init__(name="ingest", daemon=True)
         self.cfg = cfg
         self.store = store
         self.registry = registry
+        self.known_types = frozenset(known_types)
         self.stats = IngestStats()
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -112,8 +156,10 @@ class IngestServer(threading.Thread):
         sock.curve_publickey = public
         sock.zap_domain = ZAP_DOMAIN.encode()
         sock.setsockopt(zmq.LINGER, 0)
-        # Transport guard: libzmq drops a peer that sends more than this in one message.
-        sock.setsockopt(zmq.MAXMSGSIZE, 4 * self.cfg.max_message_bytes + 1024)
+        # Transport guard: libzmq drops a peer that sends a frame over the largest legal one
+        # (the payload) before buffering it. The limit is per frame: the frame count is
+        # checked in _receive, the configured payload limit in _handle.
+        sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD_BYTES + CURVE_FRAME_OVERHEAD_BYTES)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
         sock.bind(self.cfg.bind)
         self.ready.set()
@@ -128,26 +174,57 @@ class IngestServer(threading.Thread):
                     else max(0, int(self.cfg.batch_ms - (time.monotonic() - first_at) * 1000))
                 )
                 if sock.poll(timeout):
-                    while len(batch) < self.cfg.batch_max:
+                    # Until the batch is full or due: a flood of bad messages, which never
+                    # join it, must not hold up the good ones waiting in it.
+                    while len(batch) < self.cfg.batch_max and not self._due(batch, first_at):
                         try:
-                            parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                            parts = self._receive(sock)
                         except zmq.Again:
                             break
-                        got = self._handle(sock, parts)
+                        got = self._handle(sock, parts) if parts is not None else None
                         if got is not None:
                             if not batch:
                                 first_at = time.monotonic()
                             batch.append(got)
-                if batch and (
-                    len(batch) >= self.cfg.batch_max
-                    or (time.monotonic() - first_at) * 1000 >= self.cfg.batch_ms
-                ):
+                if batch and (len(batch) >= self.cfg.batch_max or self._due(batch, first_at)):
                     self._commit(sock, batch)
                     batch = []
         finally:
             sock.close(0)
             auth.stop()
             self._ctx.term()
+
+    def _due(self, batch: list[tuple[bytes, Received]], first_at: float) -> bool:
+        return bool(batch) and (time.monotonic() - first_at) * 1000 >= self.cfg.batch_ms
+
+    def _receive(self, sock: zmq.Socket[bytes]) -> list[zmq.Frame] | None:
+        """The next message, frame by frame (zmq.Again when there is none). A message of more
+        frames than the protocol's is read to its end without keeping the rest, counted as
+        oversized and dropped (None): it costs no more memory than libzmq already holds."""
+        frame = sock.recv(zmq.NOBLOCK, copy=False)
+        parts = [frame]
+        extra = 0
+        while frame.more:
+            # libzmq hands over a multipart message only once it is whole: no wait here.
+            frame = sock.recv(copy=False)
+            if len(parts) < _FRAMES_WITH_ROUTING_ID:
+                parts.append(frame)
+            else:
+                extra += 1  # not kept: its memory goes back as soon as the next one comes
+        if not extra:
+            return parts
+        self.stats.received += 1
+        self.stats.oversized += 1
+        if self.stats.oversized % 1000 == 1:
+            edge_id = parts[-1].get("User-Id")
+            log.warning(
+                "dropped a message of %d frames from %s (the protocol has %d; %d so far)",
+                len(parts) - 1 + extra,
+                edge_id,
+                wire.FRAMES,
+                self.stats.oversized,
+            )
+        return None
 
     def _handle(
         self, sock: zmq.Socket[bytes], parts: list[zmq.Frame]
@@ -156,11 +233,7 @@ class IngestServer(threading.Thread):
         s.received += 1
         routing_id = parts[0].bytes
         edge_id = parts[-1].get("User-Id") if len(parts) > 1 else ""
-        body = [p.bytes for p in parts[1:]]
-        if sum(len(b) for b in body) > self.cfg.max_message_bytes + 256:
-            s.oversized += 1
-            log.warning("dropped oversized message from %s", edge_id)
-            return None
+        body = [p.bytes for p in parts[1:]]  # at most 6 frames of at most MAX_PAYLOAD_BYTES
         try:
             env = wire.parse(body)
         except wire.WireError as exc:
@@ -182,11 +255,21 @@ class IngestServer(threading.Thread):
                 # Still answered: the edge is authenticated and alive, only its figure is bad.
                 s.malformed += 1
                 info["depth"] = None
-                log.warning("bad heartbeat from %s: %s", edge_id, exc)
+                if s.malformed % 1000 == 1:
+                    log.warning(
+                        "bad heartbeat from %s: %s (%d malformed)", edge_id, exc, s.malformed
+                    )
             sock.send_multipart([routing_id, *wire.frames(wire.KIND_HEARTBEAT, edge_id, 0)])
             return None
         if env.kind != wire.KIND_EVENT:
             s.malformed += 1
+            return None
+        if len(env.payload) > self.cfg.max_message_bytes:
+            s.oversized += 1
+            reason = f"payload of {len(env.payload)} bytes exceeds {self.cfg.max_message_bytes}"
+            sock.send_multipart(
+                [routing_id, *wire.frames(wire.KIND_NACK, edge_id, env.seq, reason.encode())]
+            )
             return None
         try:
             event = wire.decode_event(env.payload)
@@ -200,47 +283,64 @@ class IngestServer(threading.Thread):
         return routing_id, Received(edge_id, env.seq, event)
 
     def _commit(self, sock: zmq.Socket[bytes], batch: list[tuple[bytes, Received]]) -> None:
-        since = time.time()
-        try:
-            new = self.store.ingest([r for _, r in batch])
-        except Exception:
-            # Nothing is acknowledged: the edges resend, and nothing accepted is lost.
-            self.stats.db_errors += 1
-            log.exception("database write failed; %d messages will be resent", len(batch))
+        """Store the batch and answer every message in it, or (when the database itself fails)
+        none of those not stored yet: the edges resend them, and nothing accepted is lost."""
+        if not self._store(sock, batch):
+            log.error("database write failed; unanswered messages will be resent by their edges")
             time.sleep(0.5)
-            return
-        self.stats.batches += 1
-        self.stats.stored += new
-        self.stats.duplicates += len(batch) - new
-        for r in self._fresh([r for _, r in batch], new, since):
-            self.stats.by_type[r.event.type] = self.stats.by_type.get(r.event.type, 0) + 1
-        for routing_id, r in batch:
-            sock.send_multipart([routing_id, *wire.frames(wire.KIND_ACK, r.edge_id, r.seq)])
 
-    def _fresh(self, batch: list[Received], new: int, since: float) -> list[Received]:
-        """The messages of a committed batch that were new: all, none, or (with duplicates
-        mixed in, which is rare) those whose row this commit wrote, one per (edge, seq)."""
-        if new == len(batch):
-            return batch
-        if new == 0:
-            return []
-        m = MESSAGES
+    def _store(self, sock: zmq.Socket[bytes], batch: list[tuple[bytes, Received]]) -> bool:
+        """Commit and answer batch; when the database refuses it, the two halves in turn, down
+        to the message it refuses, which is nacked. False when the database failed by itself
+        (nothing more is tried then)."""
         try:
-            with self.store.engine.connect() as conn:
-                rows = conn.execute(
-                    select(m.c.edge_id, m.c.seq).where(
-                        m.c.committed_at >= since,
-                        m.c.edge_id.in_({r.edge_id for r in batch}),
-                        m.c.seq.in_({r.seq for r in batch}),
-                    )
-                ).all()
-        except Exception:
-            log.exception("could not tell which messages were new; by-type counts skip a batch")
-            return []
-        keys = {(str(eid), int(seq)) for eid, seq in rows}
-        fresh: list[Received] = []
-        for r in batch:
-            if (r.edge_id, r.seq) in keys:
-                keys.discard((r.edge_id, r.seq))
-                fresh.append(r)
-        return fresh
+            outcome = self.store.ingest([r for _, r in batch])
+        except Exception as exc:
+            self.stats.db_errors += 1
+            if not _message_fault(exc):
+                # Not split: a locked or lost database would only fail (or wait) again per half.
+                log.error("database failure: %s", exc)
+                return False
+            if len(batch) > 1:
+                log.warning("a batch of %d was refused (%s); splitting it", len(batch), exc)
+                half = len(batch) // 2
+                return self._store(sock, batch[:half]) and self._store(sock, batch[half:])
+            routing_id, r = batch[0]
+            reason = _reason(exc)
+            log.warning("message %d of %s refused by the database: %s", r.seq, r.edge_id, reason)
+            self.stats.rejected += 1
+            self._reply(sock, routing_id, wire.KIND_NACK, r, reason)
+            return True
+        self._answer(sock, batch, outcome)
+        return True
+
+    def _answer(
+        self, sock: zmq.Socket[bytes], batch: list[tuple[bytes, Received]], outcome: Outcome
+    ) -> None:
+        s = self.stats
+        s.batches += 1
+        s.stored += outcome.new
+        s.duplicates += len(batch) - outcome.new - len(outcome.refused)
+        s.unauthorised += len(outcome.refused)
+        for r in outcome.fresh:
+            label = r.event.type if r.event.type in self.known_types else OTHER_TYPE
+            s.by_type[label] = s.by_type.get(label, 0) + 1
+        for routing_id, r in batch:
+            reason = outcome.refused.get((r.edge_id, r.seq))
+            if reason is None:
+                self._reply(sock, routing_id, wire.KIND_ACK, r)
+            else:
+                self._reply(sock, routing_id, wire.KIND_NACK, r, reason)
+        n = len(outcome.refused)
+        if n and (s.unauthorised == n or (s.unauthorised - n) // 1000 < s.unauthorised // 1000):
+            log.warning(
+                "refused messages about other edges' events or cameras (%d so far), e.g. %s",
+                s.unauthorised,
+                next(iter(outcome.refused.values())),
+            )
+
+    @staticmethod
+    def _reply(
+        sock: zmq.Socket[bytes], routing_id: bytes, kind: bytes, r: Received, reason: str = ""
+    ) -> None:
+        sock.send_multipart([routing_id, *wire.frames(kind, r.edge_id, r.seq, reason.encode())])

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aggregator.ingest import IngestServer
+from aggregator.media import MediaStore
 
 #: IngestStats counter -> outcome label. "received" counts every message, whatever became of it.
 _OUTCOMES = {
@@ -54,7 +55,8 @@ class _IngestCollector:
             rejects.add_metric([reason], s[reason])
         by_type = CounterMetricFamily(
             "streetwatch_events",
-            "Newly stored event messages, by event type.",
+            "Newly stored event messages, by event type (types outside the vocabulary and the "
+            "case categories count as 'other', so edges cannot add series).",
             labels=["type"],
         )
         for kind, n in sorted(s["by_type"].items()):
@@ -69,6 +71,8 @@ class _IngestCollector:
             "Unix time an edge was last heard from (alert on time() minus this).",
             labels=["edge"],
         )
+        # Only edges on the allowlist reach s["edges"] (aggregator/ingest.py), so the edge
+        # label is bounded by the operator's registrations.
         for edge, info in sorted(s["edges"].items()):
             if info.get("depth") is not None:
                 depth.add_metric([edge], float(info["depth"]))
@@ -88,12 +92,51 @@ class _IngestCollector:
         yield seen
 
 
-def metrics_registry(ingest: IngestServer | None, engine: Engine) -> CollectorRegistry:
-    """A new registry with the ingest metrics (when there is an ingest) and this process's
-    CPU, memory and file descriptors. ``engine`` is the service's database (unused so far)."""
+class _MediaCollector:
+    """Evidence storage: bytes stored and held, the limit, and uploads refused for room."""
+
+    def __init__(self, media: MediaStore) -> None:
+        self.media = media
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.media.status()
+        stored = GaugeMetricFamily(
+            "streetwatch_media_bytes",
+            "Evidence bytes: all, and held for confirmed events or open cases (never removed).",
+            labels=["state"],
+        )
+        stored.add_metric(["all"], s.total_bytes)
+        stored.add_metric(["held"], s.held_bytes)
+        yield stored
+        yield GaugeMetricFamily(
+            "streetwatch_media_limit_bytes", "media.max_total_bytes.", value=s.max_total_bytes
+        )
+        yield GaugeMetricFamily(
+            "streetwatch_media_full_of_held",
+            "1 while held evidence leaves no room under the limit: uploads get 507 (alert).",
+            value=float(s.full_of_held),
+        )
+        refused = CounterMetricFamily(
+            "streetwatch_media_uploads_refused",
+            "Evidence uploads refused for room (507), by reason.",
+            labels=["reason"],
+        )
+        for reason, n in s.refused_uploads.items():
+            refused.add_metric([reason], n)
+        yield refused
+
+
+def metrics_registry(
+    ingest: IngestServer | None, engine: Engine, media: MediaStore | None = None
+) -> CollectorRegistry:
+    """A new registry with the ingest metrics (when there is an ingest), the evidence
+    storage's (when there is a media store) and this process's CPU, memory and file
+    descriptors. ``engine`` is the service's database (unused so far)."""
     registry = CollectorRegistry()
     if ingest is not None:
         registry.register(_IngestCollector(ingest))
+    if media is not None:
+        registry.register(_MediaCollector(media))
     ProcessCollector(registry=registry)
     return registry
 

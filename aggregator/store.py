@@ -1,15 +1,22 @@
-"""Idempotent, batched event storage: one transaction per batch, lifecycle merged per event."""
+"""Idempotent, batched event storage: one transaction per batch, lifecycle merged per event.
+
+Each edge may write only its own events and cameras: a message about an event another edge
+created, or a camera bound to another edge (aggregator/cameras.py), is refused and stored
+nowhere, and the caller nacks it.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from aggregator import cameras
 from aggregator.db.models import EDGES, EVENTS, MESSAGES
 from contract.wire import WireEvent
 
@@ -21,43 +28,88 @@ class Received:
     event: WireEvent
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a committed batch did: the messages stored for the first time (the others were
+    stored before or refused), and the refused ones with why, by (edge id, seq)."""
+
+    fresh: tuple[Received, ...] = ()
+    refused: Mapping[tuple[str, int], str] = field(default_factory=dict)
+
+    @property
+    def new(self) -> int:
+        return len(self.fresh)
+
+
 class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
-    def ingest(self, batch: list[Received]) -> int:
-        """Commit a batch; return how many messages were new. Duplicates change nothing."""
+    def ingest(self, batch: list[Received]) -> Outcome:
+        """Commit a batch. Duplicates change nothing; messages about another edge's event or
+        camera are refused. Raises whatever the database raises, with nothing committed."""
         if not batch:
-            return 0
+            return Outcome()
         now = time.time()
         msgs = MESSAGES
-        rows = [
-            {
-                "edge_id": r.edge_id,
-                "seq": r.seq,
-                "event_id": r.event.event_id,
-                "phase": r.event.phase,
-                "ts": r.event.ts,
-                "value": r.event.value,
-                "payload": r.event.to_dict(),
-                "created_wall": r.event.created_wall,
-                "committed_at": now,
-            }
-            for r in batch
-        ]
         with self.engine.begin() as conn:
+            refused = self._foreign(conn, batch, now)
+            accepted = [r for r in batch if (r.edge_id, r.seq) not in refused]
             new_keys: set[tuple[str, int]] = set()
             # Row by row so that a duplicate inside one batch is caught by the constraint too.
             stmt = self._insert(msgs).on_conflict_do_nothing().returning(msgs.c.edge_id, msgs.c.seq)
-            for row in rows:
-                for eid, seq in conn.execute(stmt, row):
+            for r in accepted:
+                for eid, seq in conn.execute(stmt, self._message_row(r, now)):
                     new_keys.add((eid, int(seq)))
-            fresh = [r for r in batch if (r.edge_id, r.seq) in new_keys]
+            fresh = [r for r in accepted if (r.edge_id, r.seq) in new_keys]
             if fresh:
                 self._merge(conn, fresh, now)
                 self._edge_progress(conn, fresh)
-        return len(fresh)
+        return Outcome(tuple(fresh), refused)
+
+    @staticmethod
+    def _message_row(r: Received, now: float) -> dict[str, Any]:
+        return {
+            "edge_id": r.edge_id,
+            "seq": r.seq,
+            "event_id": r.event.event_id,
+            "phase": r.event.phase,
+            "ts": r.event.ts,
+            "value": r.event.value,
+            "payload": r.event.to_dict(),
+            "created_wall": r.event.created_wall,
+            "committed_at": now,
+        }
+
+    def _foreign(
+        self, conn: Connection, batch: list[Received], now: float
+    ) -> dict[tuple[str, int], str]:
+        """The messages of the batch about another edge's event or camera, with the reason.
+        Cameras not yet bound are claimed by the first accepted message naming them, and a
+        new event belongs to the first edge whose message about it is accepted."""
+        ids = {r.event.event_id for r in batch}
+        event_owner = {
+            str(eid): str(edge)
+            for eid, edge in conn.execute(
+                select(EVENTS.c.event_id, EVENTS.c.edge_id).where(EVENTS.c.event_id.in_(ids))
+            )
+        }
+        camera_owner = cameras.owners(conn, {r.event.camera for r in batch})
+        refused: dict[tuple[str, int], str] = {}
+        claims: dict[str, str] = {}
+        for r in batch:
+            ev, key = r.event, (r.edge_id, r.seq)
+            if event_owner.get(ev.event_id, r.edge_id) != r.edge_id:
+                refused[key] = f"event {ev.event_id} belongs to another edge"
+            elif camera_owner.get(ev.camera, r.edge_id) != r.edge_id:
+                refused[key] = f"camera '{ev.camera}' belongs to another edge"
+            else:
+                event_owner[ev.event_id] = r.edge_id
+                if ev.camera not in camera_owner:
+                    camera_owner[ev.camera] = claims[ev.camera] = r.edge_id
+        cameras.claim(conn, claims, now)  # those already bound stay as they are
+        return refused
 
     def _merge(self, conn: Any, fresh: list[Received], now: float) -> None:
         by_event: dict[str, list[Received]] = {}

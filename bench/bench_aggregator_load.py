@@ -95,12 +95,18 @@ def machine(dsn: str) -> str:
     )
 
 
-def measure(client: httpx.Client, seconds: float) -> dict[str, list[float]]:
+Endpoints = dict[str, tuple[str, dict[str, object]]]
+
+
+def measure(
+    client: httpx.Client, seconds: float, endpoints: Endpoints | None = None
+) -> dict[str, list[float]]:
     """Each endpoint in turn, one request at a time, for `seconds`: milliseconds per request."""
-    out: dict[str, list[float]] = {name: [] for name in ENDPOINTS}
+    endpoints = endpoints or ENDPOINTS
+    out: dict[str, list[float]] = {name: [] for name in endpoints}
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        for name, (path, params) in ENDPOINTS.items():
+        for name, (path, params) in endpoints.items():
             t = time.perf_counter()
             r = client.get(path, params=params)
             out[name].append((time.perf_counter() - t) * 1000)
@@ -186,6 +192,8 @@ def main() -> None:
                         "100000000",
                         "--rate",
                         str(args.rate),
+                        "--camera-prefix",
+                        f"load{i}-cam",
                         log=f"load-{i}.log",
                     )
                 )

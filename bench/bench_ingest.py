@@ -85,6 +85,8 @@ def end_to_end(kind: str, count: int) -> tuple[float, list[float]]:
                 "2001",
                 "--rate",
                 "200",
+                "--camera-prefix",
+                "live-cam",
                 "--exit-when-done",
                 log="live.log",
             ).wait(120)

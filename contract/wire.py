@@ -15,6 +15,7 @@ payload never names the edge.
 from __future__ import annotations
 
 import math
+import re
 import struct
 import uuid
 from dataclasses import dataclass
@@ -28,9 +29,30 @@ MAGIC = b"SW"
 VERSION = 1
 KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT = b"E", b"A", b"N", b"H"
 KINDS = {KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT}
+#: The protocol's frame count (the ROUTER sees its routing id in front of them).
+FRAMES = 6
+#: The largest payload, which is the largest frame of any legal message.
 MAX_PAYLOAD_BYTES = 16 * 1024
+#: Sequence numbers fit a signed 64-bit column (an edge outbox's SQLite INTEGER key is one).
+MAX_SEQ = 2**63 - 1
+#: Longest text of each field, in characters. The aggregator's columns have these sizes
+#: (aggregator/db/models.py uses these names), so anything decoded here can be stored.
+MAX_EDGE_ID_CHARS = 64
+MAX_TYPE_CHARS = 64
+MAX_CAMERA_CHARS = 64
+MAX_ZONE_CHARS = 64
+MAX_RULE_CHARS = 64
+MAX_UNIT_CHARS = 32
+MAX_STAGE_CHARS = 64
+MAX_LABEL_CHARS = 64
+#: The longest of the texts above.
 MAX_TEXT = 64
 MAX_BOXES = 64
+#: Box corners are frame pixels: a signed 32-bit range is far beyond any camera.
+MAX_BOX_COORD = 2**31 - 1
+#: C0 and C1 control characters (NUL among them): no id, name or label has a use for them,
+#: PostgreSQL text cannot hold NUL, and they garble logs and the review UI.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class WireError(ValueError):
@@ -97,8 +119,8 @@ def frames(kind: bytes, edge_id: str, seq: int, payload: bytes = b"") -> list[by
 
 def parse(parts: list[bytes]) -> Envelope:
     """Check the envelope; raise WireError naming the first thing wrong."""
-    if len(parts) != 6:
-        raise WireError(f"expected 6 frames, got {len(parts)}")
+    if len(parts) != FRAMES:
+        raise WireError(f"expected {FRAMES} frames, got {len(parts)}")
     magic, version, kind, edge_id, seq, payload = parts
     if magic != MAGIC:
         raise WireError("not a Streetwatch message (bad magic)")
@@ -114,7 +136,31 @@ def parse(parts: list[bytes]) -> Envelope:
         eid = edge_id.decode()
     except UnicodeDecodeError:
         raise WireError("edge id is not UTF-8") from None
-    return Envelope(kind, eid, struct.unpack(">Q", seq)[0], payload)
+    _check_text(eid, "edge id", MAX_EDGE_ID_CHARS)
+    number: int = struct.unpack(">Q", seq)[0]
+    if number > MAX_SEQ:
+        raise WireError(
+            f"sequence number {_power_of_two(number)} is over 2^63-1 (a signed 64-bit integer)"
+        )
+    return Envelope(kind, eid, number, payload)
+
+
+def _power_of_two(n: int) -> str:
+    """n as written in errors: 2^63 and 2^64-1 read better than their 19 or 20 digits."""
+    for k in (63, 64):
+        if n == 2**k:
+            return f"2^{k}"
+        if n == 2**k - 1:
+            return f"2^{k}-1"
+    return str(n)
+
+
+def _check_text(v: str, what: str, max_chars: int) -> str:
+    if not v or len(v) > max_chars:
+        raise WireError(f"{what} must be text of 1..{max_chars} characters")
+    if _CONTROL.search(v):
+        raise WireError(f"{what} must not contain control characters")
+    return v
 
 
 def encode_event(ev: WireEvent) -> bytes:
@@ -146,13 +192,15 @@ def encode_event(ev: WireEvent) -> bytes:
     return out
 
 
-def _text(d: dict[str, Any], key: str, what: str, optional: bool = False) -> str | None:
+def _text(
+    d: dict[str, Any], key: str, what: str, max_chars: int, optional: bool = False
+) -> str | None:
     v = d.get(key)
     if v is None and optional:
         return None
-    if not isinstance(v, str) or not v or len(v) > MAX_TEXT:
-        raise WireError(f"{what} must be text of 1..{MAX_TEXT} characters")
-    return v
+    if not isinstance(v, str):
+        raise WireError(f"{what} must be text of 1..{max_chars} characters")
+    return _check_text(v, what, max_chars)
 
 
 def _num(d: dict[str, Any], key: str, what: str, optional: bool = False) -> float | None:
@@ -164,88 +212,100 @@ def _num(d: dict[str, Any], key: str, what: str, optional: bool = False) -> floa
     return float(v)
 
 
+_KEYS = frozenset(
+    {"i", "t", "p", "c", "z", "r", "ts", "st", "v", "u", "s", "b", "l", "g", "k", "w", "m", "n"}
+)
+
+
+def _index(d: dict[str, Any], key: str, size: int, message: str) -> int:
+    v = d.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < size:
+        raise WireError(message)
+    return v
+
+
+def _boxes(d: dict[str, Any]) -> tuple[tuple[int, int, int, int], ...]:
+    boxes = d.get("b", [])
+    if (
+        not isinstance(boxes, list)
+        or len(boxes) > MAX_BOXES
+        or not all(
+            isinstance(b, list)
+            and len(b) == 4
+            and all(
+                isinstance(x, int) and not isinstance(x, bool) and abs(x) <= MAX_BOX_COORD
+                for x in b
+            )
+            for b in boxes
+        )
+    ):
+        raise WireError(f"boxes must be at most {MAX_BOXES} lists of 4 integers of -2^31+1..2^31-1")
+    return tuple((b[0], b[1], b[2], b[3]) for b in boxes)
+
+
+def _labels(d: dict[str, Any]) -> tuple[str, ...]:
+    labels = d.get("l", [])
+    if (
+        not isinstance(labels, list)
+        or len(labels) > MAX_BOXES
+        or not all(
+            isinstance(x, str) and len(x) <= MAX_LABEL_CHARS and not _CONTROL.search(x)
+            for x in labels
+        )
+    ):
+        raise WireError(
+            f"labels must be a list of at most {MAX_BOXES} texts of up to {MAX_LABEL_CHARS} "
+            "characters without control characters"
+        )
+    return tuple(labels)
+
+
+def _uuid(d: dict[str, Any], key: str, what: str) -> str | None:
+    raw = d.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, bytes) or len(raw) != 16:
+        raise WireError(f"{what} must be 16 bytes (a UUID)")
+    return str(uuid.UUID(bytes=raw))
+
+
 def decode_event(payload: bytes) -> WireEvent:
-    """Validate and decode an event payload; WireError names the bad field."""
+    """Validate and decode an event payload; WireError names the bad field. Whatever passes
+    fits the aggregator's columns (text sizes, no control characters, finite numbers)."""
     try:
         d = msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises several types for garbage
         raise WireError(f"payload is not msgpack ({type(exc).__name__})") from None
     if not isinstance(d, dict):
         raise WireError("payload must be a msgpack map")
-    raw_id = d.get("i")
-    if not isinstance(raw_id, bytes) or len(raw_id) != 16:
+    if not isinstance(d.get("i"), bytes) or len(d["i"]) != 16:
         raise WireError("event id must be 16 bytes (a UUID)")
-    phase = d.get("p")
-    if not isinstance(phase, int) or isinstance(phase, bool) or not 0 <= phase < len(PHASES):
-        raise WireError("phase must be 0 (start), 1 (update) or 2 (end)")
-    sev = d.get("s")
-    if not isinstance(sev, int) or isinstance(sev, bool) or not 0 <= sev < len(SEVERITIES):
-        raise WireError("severity must be 0 (low), 1 (medium) or 2 (high)")
-    boxes = d.get("b", [])
-    if (
-        not isinstance(boxes, list)
-        or len(boxes) > MAX_BOXES
-        or not all(
-            isinstance(b, list) and len(b) == 4 and all(isinstance(x, int) for x in b)
-            for b in boxes
-        )
-    ):
-        raise WireError(f"boxes must be at most {MAX_BOXES} lists of 4 integers")
-    labels = d.get("l", [])
-    if (
-        not isinstance(labels, list)
-        or len(labels) > MAX_BOXES
-        or not all(isinstance(x, str) and len(x) <= MAX_TEXT for x in labels)
-    ):
-        raise WireError("labels must be a list of short texts")
-    known = {
-        "i",
-        "t",
-        "p",
-        "c",
-        "z",
-        "r",
-        "ts",
-        "st",
-        "v",
-        "u",
-        "s",
-        "b",
-        "l",
-        "g",
-        "k",
-        "w",
-        "m",
-        "n",
-    }
-    media: dict[str, str | None] = {}
-    for key, what in (("m", "clip id"), ("n", "snapshot id")):
-        raw = d.get(key)
-        if raw is not None and (not isinstance(raw, bytes) or len(raw) != 16):
-            raise WireError(f"{what} must be 16 bytes (a UUID)")
-        media[key] = str(uuid.UUID(bytes=raw)) if raw is not None else None
-    extra = set(d) - known
+    phase = _index(d, "p", len(PHASES), "phase must be 0 (start), 1 (update) or 2 (end)")
+    sev = _index(d, "s", len(SEVERITIES), "severity must be 0 (low), 1 (medium) or 2 (high)")
+    boxes, labels = _boxes(d), _labels(d)
+    clip_id, snapshot_id = _uuid(d, "m", "clip id"), _uuid(d, "n", "snapshot id")
+    extra = set(d) - _KEYS
     if extra:
         raise WireError(f"unknown payload keys {sorted(map(str, extra))}")
     return WireEvent(
-        event_id=str(uuid.UUID(bytes=raw_id)),
-        type=str(_text(d, "t", "type")),
+        event_id=str(uuid.UUID(bytes=d["i"])),
+        type=str(_text(d, "t", "type", MAX_TYPE_CHARS)),
         phase=PHASES[phase],
-        camera=str(_text(d, "c", "camera")),
-        zone=str(_text(d, "z", "zone")),
-        rule=str(_text(d, "r", "rule")),
+        camera=str(_text(d, "c", "camera", MAX_CAMERA_CHARS)),
+        zone=str(_text(d, "z", "zone", MAX_ZONE_CHARS)),
+        rule=str(_text(d, "r", "rule", MAX_RULE_CHARS)),
         ts=float(_num(d, "ts", "ts") or 0.0),
         started_ts=float(_num(d, "st", "started_ts") or 0.0),
         value=float(_num(d, "v", "value") or 0.0),
-        unit=str(_text(d, "u", "unit")),
+        unit=str(_text(d, "u", "unit", MAX_UNIT_CHARS)),
         severity=SEVERITIES[sev],
-        boxes=tuple(tuple(b) for b in boxes),
-        labels=tuple(labels),
-        stage=_text(d, "g", "stage", optional=True),
+        boxes=boxes,
+        labels=labels,
+        stage=_text(d, "g", "stage", MAX_STAGE_CHARS, optional=True),
         peak=_num(d, "k", "peak", optional=True),
         created_wall=float(_num(d, "w", "created_wall") or 0.0),
-        clip_id=media["m"],
-        snapshot_id=media["n"],
+        clip_id=clip_id,
+        snapshot_id=snapshot_id,
     )
 
 

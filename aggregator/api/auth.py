@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.types import Scope
 
-from aggregator.api.deps import ServicesDep
+from aggregator.api.deps import Services, ServicesDep
 from aggregator.api.schemas.auth import (
     Ability,
     Can,
@@ -20,7 +25,7 @@ from aggregator.api.schemas.auth import (
     UserPublic,
 )
 from aggregator.api.schemas.common import errors
-from aggregator.auth import ROLES, User
+from aggregator.auth import ROLES, SESSION_S, User
 from aggregator.review import DISMISS_REASONS
 from contract.errors import StreetwatchError
 from contract.vocabulary import EVENT_TYPES, SEVERITIES
@@ -38,6 +43,12 @@ ABILITIES: dict[Ability, Role] = {
 }
 
 
+NOT_LOGGED_IN = "not logged in: POST /api/v1/auth/login first"
+#: Where the body gate (``session_refusal``) leaves the session it checked, so the route's
+#: own check does not look it up again.
+_CHECKED = "streetwatch.session"
+
+
 def _token(request: Request, authorization: str | None) -> str | None:
     if authorization and authorization.startswith("Bearer "):
         return authorization.removeprefix("Bearer ").strip()
@@ -51,14 +62,37 @@ def current_user(
 ) -> User:
     """The logged-in user (session cookie or Bearer token), or 401."""
     token = _token(request, authorization)
-    user = services.accounts.user_for_token(token) if token else None
+    checked = request.scope.get("state", {}).get(_CHECKED)
+    if token and checked is not None and checked[0] == token:
+        user: User | None = checked[1]
+    else:
+        user = services.accounts.user_for_token(token) if token else None
     if user is None:
-        raise HTTPException(
-            401,
-            "not logged in: POST /api/v1/auth/login first",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise HTTPException(401, NOT_LOGGED_IN, headers={"WWW-Authenticate": "Bearer"})
     return user
+
+
+async def session_refusal(services: Services, scope: Scope) -> str | None:
+    """For the body gate (aggregator/core/http.py): the session of a request from its
+    headers alone, before any of its body is read. None when logged in, else why not."""
+    request = Request(scope)
+    token = _token(request, request.headers.get("authorization"))
+    if not token:
+        return NOT_LOGGED_IN
+    user = await anyio.to_thread.run_sync(services.accounts.user_for_token, token)
+    if user is None:
+        return NOT_LOGGED_IN
+    scope.setdefault("state", {})[_CHECKED] = (token, user)
+    return None
+
+
+def needs_login(route: APIRoute) -> bool:
+    """Whether ``route`` checks the session (depends on ``current_user``)."""
+
+    def walk(dep: Dependant) -> bool:
+        return dep.call is current_user or any(walk(sub) for sub in dep.dependencies)
+
+    return walk(route.dependant)
 
 
 def require(role: str) -> Callable[..., User]:
@@ -93,29 +127,53 @@ def _public(user: User) -> UserPublic:
     return UserPublic.model_validate(user, from_attributes=True)
 
 
+def _too_many(wait_s: float, detail: str) -> HTTPException:
+    return HTTPException(429, detail, headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+
+
+def _cookie_secure(request: Request, services: Services) -> bool:
+    # The scheme is https over TLS, or from X-Forwarded-Proto of a trusted proxy.
+    return request.url.scheme == "https" or services.http.secure_cookies
+
+
 @router.post("/login", responses=errors(400, 401, 422, 429))
-def login(body: LoginIn, request: Request, response: Response, services: ServicesDep) -> LoginOut:
+async def login(
+    body: LoginIn, request: Request, response: Response, services: ServicesDep
+) -> LoginOut:
     """Exchange a username and password for a session (cookie, and token for API clients).
 
-    Five failures for one username or one address within five minutes lock further tries
-    for the rest of that window (429).
+    Failed logins slow down further tries from the same address: after three for one
+    username (ten for any usernames) each failure doubles the wait, from 1 s up to 5 min
+    (429 with Retry-After). Other addresses are not affected.
     """
     client = request.client.host if request.client else "?"
-    keys = [f"user:{body.username}", f"addr:{client}"]
-    wait = services.accounts.limiter.retry_after_s(keys)
-    if wait > 0:
-        raise HTTPException(
-            429,
-            f"too many failed logins; try again in {wait:.0f} s",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
-    result = services.accounts.login(body.username, body.password)
+    slots = services.login_slots
+    busy = slots.statistics()
+    if (
+        busy.borrowed_tokens >= busy.total_tokens
+        and busy.tasks_waiting >= services.http.login_queue
+    ):
+        raise _too_many(1, "too many logins at once; try again in a second")
+    wait_s = services.accounts.limiter.attempt(body.username, client)
+    if wait_s > 0:
+        raise _too_many(wait_s, f"too many failed logins; try again in {math.ceil(wait_s)} s")
+    # Counted above before the check, so concurrent guesses cannot outrun the limiter;
+    # the slots bound the checks in progress, and waiting for one holds no thread.
+    result = await anyio.to_thread.run_sync(
+        services.accounts.login, body.username, body.password, limiter=slots
+    )
     if result is None:
-        services.accounts.limiter.failed(keys)
         raise HTTPException(401, "wrong username or password")
-    services.accounts.limiter.succeeded(keys)
+    services.accounts.limiter.succeeded(body.username, client)
     user, token = result
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_cookie_secure(request, services),
+        max_age=int(SESSION_S),
+    )
     return LoginOut(token=token, user=_public(user))
 
 
@@ -136,7 +194,9 @@ def logout(
     token = _token(request, authorization)
     if token:
         services.accounts.logout(token)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(
+        COOKIE, httponly=True, samesite="strict", secure=_cookie_secure(request, services)
+    )
 
 
 @router.get("/me", responses=errors(401))

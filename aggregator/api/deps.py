@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 
 from aggregator.auth import Accounts
-from aggregator.core.config import CasesConfig
+from aggregator.core.config import CasesConfig, HttpConfig
 from aggregator.edges import EdgeRegistry
 from aggregator.ingest import IngestServer
 from aggregator.media import MediaStore
@@ -22,10 +23,14 @@ class Services:
     ingest: IngestServer | None
     media: MediaStore | None = None
     cases: CasesConfig = field(default_factory=CasesConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     accounts: Accounts = field(init=False)
+    #: Password checks at once: argon2 takes 64 MiB each, and waiting logins hold no thread.
+    login_slots: anyio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.accounts = Accounts(self.engine)
+        self.login_slots = anyio.CapacityLimiter(self.http.login_concurrency)
 
 
 def get_services(request: Request) -> Services:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import text
 
 from aggregator.api.auth import able
 from aggregator.api.deps import ServicesDep
 from aggregator.api.schemas.common import errors
-from aggregator.api.schemas.health import Health, IngestStatus, Ready
+from aggregator.api.schemas.health import Health, IngestStatus, MediaStatus, Ready
 
 router = APIRouter(tags=["health"])
 
@@ -40,8 +42,11 @@ def readyz(services: ServicesDep) -> Ready:
 )
 def ingest_status(services: ServicesDep) -> IngestStatus:
     """Counters of the ZeroMQ ingest and, per edge, when it was last heard and its outbox depth."""
+    media = None
+    if services.media is not None:  # evidence storage and retention, held evidence included
+        media = MediaStatus.model_validate(asdict(services.media.status()))
     if services.ingest is None:
-        return IngestStatus(running=False)
+        return IngestStatus(running=False, media=media)
     return IngestStatus.model_validate(
-        {"running": services.ingest.is_alive(), **services.ingest.snapshot()}
+        {"running": services.ingest.is_alive(), **services.ingest.snapshot(), "media": media}
     )

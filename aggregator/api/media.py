@@ -6,16 +6,17 @@ import hashlib
 import uuid
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
-from aggregator.api.schemas.common import errors
+from aggregator.api.schemas.common import ErrorPublic, errors
 from aggregator.api.schemas.media import DOWNLOAD_RESPONSE, MediaStored
 from aggregator.db.models import EDGES
-from aggregator.media import MediaError, Upload, sniff
+from aggregator.media import Incoming, MediaError, Upload, sniff
 from contract.uploads import (
     HEADER_DURATION_S,
     HEADER_EVENT_ID,
@@ -81,12 +82,35 @@ UPLOAD_HEADERS_OPENAPI: dict[str, Any] = {
 }
 
 
+#: Received bytes are handed to a worker thread in pieces of this size: hashing and writing
+#: a clip on the event loop would stall every other request for as long (bench_upload_stall).
+WRITE_PIECE_BYTES = 1024 * 1024
+
+#: The refusals of an upload, beyond the common ones.
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {
+        "model": ErrorPublic,
+        "description": "The event, or this media id, belongs to another edge.",
+    },
+    503: {
+        "model": ErrorPublic,
+        "description": "The upload could not be recorded; nothing was kept: send it again.",
+    },
+    507: {
+        "model": ErrorPublic,
+        "description": "No room: the edge's quota (media.per_edge_max_bytes) is used up, or "
+        "evidence under legal hold fills media.max_total_bytes. Send it again later.",
+    },
+}
+
+
 @router.put(
     "/{media_id}",
     status_code=201,
     responses={
         200: {"model": MediaStored, "description": "Already stored: the same upload again."},
         **errors(400, 409, 413, 415, 422),
+        **UPLOAD_ERRORS,
     },
     openapi_extra=UPLOAD_HEADERS_OPENAPI,
 )
@@ -103,33 +127,51 @@ async def upload(
     assert store is not None
     limit = store.cfg.max_upload_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    size = int(declared) if declared is not None and declared.isdigit() else None
+    if size is not None and size > limit:
         raise HTTPException(413, f"upload of {declared} bytes exceeds the limit of {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HTTPException(413, f"upload exceeds the limit of {limit} bytes")
+    up = Upload(
+        media_id,
+        edge_id,
+        uuid.UUID(meta.event_id),
+        meta.kind,
+        meta.content_type,
+        meta.sha256,
+        meta.start_ts,
+        meta.duration_s,
+    )
     try:
-        sniff(meta.content_type, bytes(body[:16]))
-        created = store.save(
-            Upload(
-                media_id,
-                edge_id,
-                uuid.UUID(meta.event_id),
-                meta.kind,
-                meta.content_type,
-                meta.sha256,
-                meta.start_ts,
-                meta.duration_s,
-            ),
-            bytes(body),
-        )
+        # Before the body: another edge's event, or no room, is refused without reading it.
+        await to_thread.run_sync(store.precheck, edge_id, meta.event_id, str(media_id), size)
+        incoming = await to_thread.run_sync(store.incoming)
+        try:
+            await _receive(request, incoming, limit)
+            sniff(meta.content_type, incoming.head)
+        except BaseException:
+            await to_thread.run_sync(incoming.discard)
+            raise
+        created = await to_thread.run_sync(store.commit, up, incoming)
     except MediaError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     if not created:
         response.status_code = 200
     return MediaStored(media_id=media_id, stored="new" if created else "already")
+
+
+async def _receive(request: Request, incoming: Incoming, limit: int) -> None:
+    """The body into incoming, written and hashed by a worker thread a piece at a time."""
+    piece = bytearray()
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise HTTPException(413, f"upload exceeds the limit of {limit} bytes")
+        piece += chunk
+        if len(piece) >= WRITE_PIECE_BYTES:
+            await to_thread.run_sync(incoming.write, bytes(piece))
+            piece.clear()
+    if piece:
+        await to_thread.run_sync(incoming.write, bytes(piece))
 
 
 @router.get(

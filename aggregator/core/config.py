@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.config.loading import load_yaml_model
 from contract.vocabulary import (
@@ -24,7 +25,12 @@ class _Strict(BaseModel):
 class IngestConfig(_Strict):
     bind: str = Field("tcp://0.0.0.0:5560", description="ZeroMQ ROUTER endpoint edges connect to.")
     server_secret_key: Path = Field(Path("keys/aggregator.key_secret"))
-    max_message_bytes: int = Field(16 * 1024, ge=1024, description="Larger payloads are rejected.")
+    max_message_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Larger event payloads are nacked (counted as oversized). Above the "
+        "protocol's 16 KiB the transport drops the sender's connection, whatever this says.",
+    )
     batch_max: int = Field(500, ge=1, description="Messages committed in one transaction at most.")
     batch_ms: float = Field(20.0, gt=0, description="Longest a message waits for its batch.")
 
@@ -38,7 +44,16 @@ class MediaConfig(_Strict):
     max_total_bytes: int = Field(
         50 * 1024**3,
         ge=1024,
-        description="Above this, oldest evidence of dismissed events goes first.",
+        description="Above this, retention removes evidence: dismissed events' first, then the "
+        "oldest of the edge holding the most. Evidence of confirmed events and open cases is "
+        "held: never removed, and uploads get 507 when held evidence leaves no room.",
+    )
+    per_edge_max_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="Evidence one edge may hold. An upload beyond it first removes that edge's "
+        "oldest dismissed evidence, else is refused with 507 (the edge keeps it and retries). "
+        "Unset: no per-edge quota.",
     )
     prune_every_s: float = Field(300.0, gt=0)
 
@@ -89,8 +104,84 @@ class CasesConfig(_Strict):
 
 
 class HttpConfig(_Strict):
+    """The HTTP front: limits every request meets before any route (aggregator/core/http.py)."""
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body except evidence uploads (those: "
+        "media.max_upload_bytes); larger: 413, refused from Content-Length before reading.",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A request body (not an upload) must arrive whole within this; else 408.",
+    )
+    upload_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="An evidence upload's body must arrive whole within this; else 408.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A request head must arrive whole within this; else 408 and "
+        "the connection is closed (slowloris).",
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=4096, description="Largest request line and headers; larger: 400."
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, description="An idle keep-alive connection closes after this."
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. Empty: the client is the socket's peer, and those "
+        "headers are ignored.",
+    )
+    secure_cookies: bool = Field(
+        False,
+        description="Mark the session cookie Secure on plain HTTP too (TLS ends at a proxy that "
+        "is not trusted or sends no X-Forwarded-Proto); it always is over https.",
+    )
+    docs: bool = Field(
+        False,
+        description="Serve Swagger UI at /docs (it loads scripts from a CDN); /openapi.json "
+        "needs a login either way.",
+    )
+    login_concurrency: int = Field(
+        2, ge=1, description="Password checks at once (argon2 takes 64 MiB each); more wait."
+    )
+    login_queue: int = Field(
+        32, ge=0, description="Logins that may wait for a password check; more: 429."
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="Serve HTTPS with this PEM certificate (chain); relative to this config. "
+        "Needs tls_key_file. Unset: plain HTTP (keep it on loopback or behind a TLS proxy).",
+    )
+    tls_key_file: Path | None = Field(
+        None, description="The certificate's PEM private key (mode 600); relative to this config."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or CIDR network") from None
+        return proxies
 
 
 class AggregatorConfig(_Strict):
@@ -121,6 +212,13 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
             "media": cfg.media.model_copy(
                 update={
                     "dir": cfg.media.dir if cfg.media.dir.is_absolute() else base / cfg.media.dir
+                }
+            ),
+            "http": cfg.http.model_copy(
+                update={
+                    name: base / value
+                    for name in ("tls_cert_file", "tls_key_file")
+                    if (value := getattr(cfg.http, name)) is not None and not value.is_absolute()
                 }
             ),
         }

@@ -17,6 +17,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# Column sizes of what edges send are the wire contract's limits: whatever the decoder
+# accepts fits (issue 12: one over-long unit stopped the PostgreSQL ingest for every edge).
+from contract.wire import (
+    MAX_CAMERA_CHARS,
+    MAX_EDGE_ID_CHARS,
+    MAX_RULE_CHARS,
+    MAX_STAGE_CHARS,
+    MAX_TYPE_CHARS,
+    MAX_UNIT_CHARS,
+    MAX_ZONE_CHARS,
+)
+
 
 class Base(DeclarativeBase):
     pass
@@ -25,7 +37,7 @@ class Base(DeclarativeBase):
 class EdgeRow(Base):
     __tablename__ = "edges"
 
-    edge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(MAX_EDGE_ID_CHARS), primary_key=True)
     public_key: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -41,20 +53,20 @@ class EventRow(Base):
     __tablename__ = "events"
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    edge_id: Mapped[str] = mapped_column(String(64), index=True)
-    camera: Mapped[str] = mapped_column(String(64))
-    zone: Mapped[str] = mapped_column(String(64))
-    rule: Mapped[str] = mapped_column(String(64))
-    type: Mapped[str] = mapped_column(String(64))
+    edge_id: Mapped[str] = mapped_column(String(MAX_EDGE_ID_CHARS), index=True)
+    camera: Mapped[str] = mapped_column(String(MAX_CAMERA_CHARS))
+    zone: Mapped[str] = mapped_column(String(MAX_ZONE_CHARS))
+    rule: Mapped[str] = mapped_column(String(MAX_RULE_CHARS))
+    type: Mapped[str] = mapped_column(String(MAX_TYPE_CHARS))
     status: Mapped[str] = mapped_column(String(16))  # open | closed
     started_ts: Mapped[float] = mapped_column(Float)
     last_ts: Mapped[float] = mapped_column(Float)
     ended_ts: Mapped[float | None] = mapped_column(Float, nullable=True)
     value: Mapped[float] = mapped_column(Float)
     peak: Mapped[float | None] = mapped_column(Float, nullable=True)
-    unit: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(MAX_UNIT_CHARS))
     severity: Mapped[str] = mapped_column(String(16))
-    stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stage: Mapped[str | None] = mapped_column(String(MAX_STAGE_CHARS), nullable=True)
     boxes: Mapped[list[Any]] = mapped_column(JSON)
     labels: Mapped[list[Any]] = mapped_column(JSON)
     has_start: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -85,7 +97,7 @@ class MediaRow(Base):
     __tablename__ = "media"
 
     media_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    edge_id: Mapped[str] = mapped_column(String(64))
+    edge_id: Mapped[str] = mapped_column(String(MAX_EDGE_ID_CHARS))
     event_id: Mapped[str] = mapped_column(String(36), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # clip | snapshot
     sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -102,8 +114,8 @@ class EventMessageRow(Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    edge_id: Mapped[str] = mapped_column(String(64))
-    seq: Mapped[int] = mapped_column(BigInteger)
+    edge_id: Mapped[str] = mapped_column(String(MAX_EDGE_ID_CHARS))
+    seq: Mapped[int] = mapped_column(BigInteger)  # the wire's seq is at most MAX_SEQ, 2^63-1
     event_id: Mapped[str] = mapped_column(String(36), index=True)
     phase: Mapped[str] = mapped_column(String(8))
     ts: Mapped[float] = mapped_column(Float)
@@ -146,11 +158,22 @@ class CameraRow(Base):
 
     __tablename__ = "cameras"
 
-    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(MAX_CAMERA_CHARS), primary_key=True)
     address: Mapped[str] = mapped_column(String(256), default="")
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     grid_cell: Mapped[str] = mapped_column(String(32), default="")
+
+
+class CameraEdgeRow(Base):
+    """Which edge may report a camera: the first to report it (or the one an operator set).
+    Messages of any other edge about the camera are refused (aggregator/cameras.py)."""
+
+    __tablename__ = "camera_edges"
+
+    camera_id: Mapped[str] = mapped_column(String(MAX_CAMERA_CHARS), primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(MAX_EDGE_ID_CHARS), index=True)
+    bound_at: Mapped[float] = mapped_column(Float)
 
 
 class CaseRow(Base):
@@ -159,9 +182,9 @@ class CaseRow(Base):
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    camera: Mapped[str] = mapped_column(String(64))
-    zone: Mapped[str] = mapped_column(String(64))
-    type: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(MAX_CAMERA_CHARS))
+    zone: Mapped[str] = mapped_column(String(MAX_ZONE_CHARS))
+    type: Mapped[str] = mapped_column(String(MAX_TYPE_CHARS))
     category: Mapped[str] = mapped_column(String(64))
     department: Mapped[str] = mapped_column(String(64))
     priority: Mapped[str] = mapped_column(String(16))
@@ -202,5 +225,6 @@ MEDIA = cast(Table, MediaRow.__table__)
 USERS = cast(Table, UserRow.__table__)
 SESSIONS = cast(Table, SessionRow.__table__)
 CAMERAS = cast(Table, CameraRow.__table__)
+CAMERA_EDGES = cast(Table, CameraEdgeRow.__table__)
 CASES = cast(Table, CaseRow.__table__)
 AUDIT = cast(Table, AuditRow.__table__)

@@ -70,7 +70,16 @@ def publish(config_path: Path) -> None:
 @click.option(
     "--exit-when-done", is_flag=True, help="Exit once every message is generated and acknowledged."
 )
-def loadgen(config_path: Path, count: int, rate: float, exit_when_done: bool) -> None:
+@click.option(
+    "--camera-prefix",
+    default="cam",
+    show_default=True,
+    help="Cameras are PREFIX-0..3; edges sharing an aggregator need their own (cameras are "
+    "bound to the first edge that reports them).",
+)
+def loadgen(
+    config_path: Path, count: int, rate: float, exit_when_done: bool, camera_prefix: str
+) -> None:
     """Generate synthetic events into the real outbox while publishing them.
 
     Resumes after a restart where the outbox says it stopped.
@@ -82,7 +91,7 @@ def loadgen(config_path: Path, count: int, rate: float, exit_when_done: bool) ->
 
     def work(cfg: Any, stop: Any) -> None:
         outbox = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
-        generate(outbox, cfg.edge_id, count, rate, stop)
+        generate(outbox, cfg.edge_id, count, rate, stop, camera_prefix)
         while exit_when_done and not stop.is_set():
             if outbox.depth() == 0:
                 stop.set()

@@ -34,10 +34,17 @@ class AggregatorLink(_Strict):
         60.0, gt=0, description="Longest wait between resends of one message."
     )
     http_url: str | None = Field(
-        None, description="Aggregator HTTP base URL for evidence uploads, http(s)://host:port."
+        None,
+        description="Aggregator base URL for evidence uploads, https://host:port (http:// only "
+        "on loopback or a trusted network: a warning says so at start).",
     )
     token_file: Path | None = Field(
         None, description="File holding this box's upload token (aggregator edges token)."
+    )
+    ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the aggregator's https certificate; "
+        "unset: the system's trusted CAs.",
     )
     heartbeat_s: float = Field(1.0, gt=0, description="Heartbeat period; 3 missed = disconnected.")
 
@@ -46,6 +53,13 @@ class AggregatorLink(_Strict):
     def _tcp(cls, v: str) -> str:
         if not v.startswith(("tcp://", "ipc://")):
             raise ValueError(f"endpoint '{v}' must start with tcp:// or ipc://")
+        return v
+
+    @field_validator("http_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError(f"http_url '{v}' must start with https:// or http://")
         return v
 
 
@@ -103,6 +117,7 @@ def load_edge_config(path: Path) -> EdgeBoxConfig:
                     "token_file": rel(cfg.aggregator.token_file)
                     if cfg.aggregator.token_file
                     else None,
+                    "ca_file": rel(cfg.aggregator.ca_file) if cfg.aggregator.ca_file else None,
                 }
             ),
         }

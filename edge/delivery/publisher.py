@@ -116,6 +116,17 @@ class Publisher:
                 if room > 0:
                     waiting = {s for s, t in retry_at.items() if t > now}
                     for p in outbox.pending(0, room, exclude=set(in_flight) | waiting):
+                        if len(p.payload) > wire.MAX_PAYLOAD_BYTES:
+                            # The aggregator's transport would drop the connection at such a
+                            # frame, on every resend: never send it.
+                            reason = (
+                                f"payload of {len(p.payload)} bytes exceeds the protocol's "
+                                f"{wire.MAX_PAYLOAD_BYTES}; not sent"
+                            )
+                            log.error("message %d: %s", p.seq, reason)
+                            outbox.dead_letter(p.seq, reason)
+                            self.stats.rejected += 1
+                            continue
                         try:
                             sock.send_multipart(
                                 wire.frames(wire.KIND_EVENT, edge_id, p.seq, p.payload), zmq.NOBLOCK

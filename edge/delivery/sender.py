@@ -33,8 +33,12 @@ def to_wire(ev: Event) -> wire.WireEvent:
         value=ev.value,
         unit=ev.unit,
         severity=ev.severity,
-        boxes=tuple((round(b[0]), round(b[1]), round(b[2]), round(b[3])) for b in ev.boxes),
-        labels=ev.labels,
+        # The contract carries at most MAX_BOXES boxes: a crowd of 200 still travels, with the
+        # first 64 as its evidence, instead of being refused and dead-lettered.
+        boxes=tuple(
+            (round(b[0]), round(b[1]), round(b[2]), round(b[3])) for b in ev.boxes[: wire.MAX_BOXES]
+        ),
+        labels=ev.labels[: wire.MAX_BOXES],
         stage=ev.stage,
         peak=ev.peak,
         created_wall=time.time(),

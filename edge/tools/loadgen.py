@@ -18,7 +18,9 @@ NAMESPACE = uuid.UUID("5f0c1a52-8a4d-4c59-9d0e-6f1b2e7c3a10")
 PROGRESS_KEY = "loadgen_next"
 
 
-def message(edge_id: str, index: int) -> tuple[bytes, str]:
+def message(edge_id: str, index: int, camera_prefix: str = "cam") -> tuple[bytes, str]:
+    """Message ``index`` of this edge; its cameras are PREFIX-0..3 (cameras are bound to the
+    first edge that reports them, so edges that share an aggregator need their own prefix)."""
     incident, k = divmod(index, 3)
     phase = PHASES[k]
     t0 = 1_000.0 + incident
@@ -26,7 +28,7 @@ def message(edge_id: str, index: int) -> tuple[bytes, str]:
         event_id=str(uuid.uuid5(NAMESPACE, f"{edge_id}/{incident}")),
         type=(CROWDING, ILLEGAL_PARKING, LITTER)[incident % 3],
         phase=phase,
-        camera=f"cam-{incident % 4}",
+        camera=f"{camera_prefix}-{incident % 4}",
         zone="zone-a",
         rule="r",
         ts=t0 + 10 * k,
@@ -44,7 +46,12 @@ def message(edge_id: str, index: int) -> tuple[bytes, str]:
 
 
 def generate(
-    outbox: Outbox, edge_id: str, count: int, rate_per_s: float, stop: threading.Event
+    outbox: Outbox,
+    edge_id: str,
+    count: int,
+    rate_per_s: float,
+    stop: threading.Event,
+    camera_prefix: str = "cam",
 ) -> int:
     """Put messages count..count into the outbox at rate_per_s; returns the next index."""
     start = int(outbox.meta().get(PROGRESS_KEY, "0"))
@@ -55,6 +62,6 @@ def generate(
         delay = t0 + (i - start) / rate_per_s - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        payload, phase = message(edge_id, i)
+        payload, phase = message(edge_id, i, camera_prefix)
         outbox.put(payload, phase, meta={PROGRESS_KEY: str(i + 1)})
     return count

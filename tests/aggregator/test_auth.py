@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from aggregator.api.deps import Services
-from aggregator.auth import ROLES
+from aggregator.auth import ROLES, LoginLimiter, LoginPolicy
 from aggregator.db.models import USERS
 from aggregator.main import ROUTERS, create_app
 from tests.apihelpers import login, make_services
@@ -72,19 +72,66 @@ def test_wrong_password_and_unknown_user_look_the_same(
     assert a.json() == b.json() == {"detail": "wrong username or password"}
 
 
-def test_login_is_rate_limited(app_and_services: tuple[Any, Services]) -> None:
-    client = TestClient(app_and_services[0])
-    for _ in range(5):
-        assert (
-            client.post(
-                "/api/v1/auth/login", json={"username": "admin", "password": "guess"}
-            ).status_code
-            == 401
-        )
-    r = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password"})
-    assert r.status_code == 429  # even the right password waits out the window
-    assert int(r.headers["Retry-After"]) > 0
+def _try(app: Any, password: str, address: str, username: str = "admin") -> Any:
+    client = TestClient(app, client=(address, 50000))
+    return client.post("/api/v1/auth/login", json={"username": username, "password": password})
+
+
+def test_failed_logins_slow_down_that_address_only(app_and_services: tuple[Any, Services]) -> None:
+    """Finding 6: five wrong passwords for admin used to block admin everywhere."""
+    app = app_and_services[0]
+    statuses = [_try(app, "guess", "10.0.0.1").status_code for _ in range(6)]
+    assert statuses[:4] == [401] * 4, statuses  # three free failures, then a delay
+    assert statuses[4] == 429, statuses
+    r = _try(app, "admin-password", "10.0.0.1")
+    assert r.status_code == 429  # even the right password waits out the delay here
+    assert 1 <= int(r.headers["Retry-After"]) <= 2
     assert "too many failed logins" in r.json()["detail"]
+    assert _try(app, "admin-password", "10.0.0.2").status_code == 200  # the owner elsewhere
+
+
+def test_an_address_trying_many_usernames_is_slowed(
+    app_and_services: tuple[Any, Services],
+) -> None:
+    app = app_and_services[0]
+    statuses = [_try(app, "guess", "10.0.0.3", f"ghost{i}").status_code for i in range(12)]
+    assert statuses[:11] == [401] * 11, statuses  # ten free failures, then a delay
+    assert statuses[11] == 429, statuses
+    assert _try(app, "guess", "10.0.0.4", "ghost0").status_code == 401  # not another address
+
+
+def test_a_good_login_clears_the_failures_of_its_user_and_address(
+    app_and_services: tuple[Any, Services],
+) -> None:
+    app = app_and_services[0]
+    for _ in range(3):
+        assert _try(app, "guess", "10.0.0.5").status_code == 401
+    assert _try(app, "admin-password", "10.0.0.5").status_code == 200
+    for _ in range(3):  # three free failures again
+        assert _try(app, "guess", "10.0.0.5").status_code == 401
+
+
+def test_delays_double_and_are_bounded() -> None:
+    policy = LoginPolicy(max_delay_s=8.0)
+    assert [policy.delay_s(n, 3) for n in range(1, 9)] == [0, 0, 0, 1, 2, 4, 8, 8]
+
+
+def test_attempts_are_counted_before_the_check_and_refusals_are_not() -> None:
+    """Finding 7: concurrent guesses all passed because failures were counted after the
+    check; now the attempt is counted first, and a refused one does not extend the wait."""
+    limiter = LoginLimiter(LoginPolicy(first_delay_s=60.0))
+    allowed = [limiter.attempt("admin", "10.0.0.6") == 0 for _ in range(15)]
+    assert allowed == [True] * 4 + [False] * 11  # as if 15 arrived before any check ended
+    wait_s = limiter.attempt("admin", "10.0.0.6")
+    assert 0 < wait_s <= 60.0
+    assert limiter.attempt("admin", "10.0.0.7") == 0
+
+
+def test_the_limiter_forgets_old_keys_beyond_its_bound() -> None:
+    limiter = LoginLimiter(LoginPolicy(max_keys=100))
+    for i in range(1000):
+        limiter.attempt(f"user{i}", f"10.1.{i // 250}.{i % 250}")
+    assert len(limiter._keys) <= 100
 
 
 def _required_role(route: APIRoute) -> str | None:

@@ -11,13 +11,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import msgpack
+import pytest
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract import wire
 from contract.keys import load_pair, load_public
+from contract.vocabulary import ILLEGAL_PARKING
 from edge.tools.loadgen import message
+from tests.aggregator.ingest_helpers import raw_event, send_until_answered
 from tests.deploy import Deployment
+
+# Slow: real aggregator and edge processes.
+pytestmark = pytest.mark.slow
 
 EDGE = "box-m"
 AGGREGATOR = [sys.executable, "-m", "aggregator.cli"]
@@ -124,7 +131,7 @@ def test_metrics_count_real_events_edges_and_rejects(deployment: Deployment) -> 
         wire.frames(wire.KIND_EVENT, EDGE, 10_001, b"\xc1 not msgpack"),  # rejected, NACKed
         wire.frames(wire.KIND_EVENT, EDGE, 10_002, b"\xc1 nor this"),
         wire.frames(wire.KIND_EVENT, EDGE, 10_003, b"\xc1 nor that"),
-        wire.frames(wire.KIND_EVENT, EDGE, 10_004, b"x" * 40_000),  # oversized
+        [*wire.frames(wire.KIND_EVENT, EDGE, 10_004, b"x"), b"7th"],  # oversized: 7 frames
     ]
     for parts in bad:
         sock.send_multipart(parts)
@@ -193,3 +200,54 @@ def test_edge_json_logs_with_extra_keys_and_envvar(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     lines = _json_lines(res.stderr)
     assert all(x["level"] == "INFO" and x["message"] for x in lines)
+
+
+def _heartbeat_answered(sock: zmq.Socket[bytes], timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sock.poll(100) and wire.parse(sock.recv_multipart()).kind == wire.KIND_HEARTBEAT:
+            return True
+    return False
+
+
+def test_bad_heartbeat_depth_keeps_metrics_and_status_up(deployment: Deployment) -> None:
+    """A heartbeat depth that is text or bytes (issue 12, finding 9) once made /metrics and
+    /api/v1/ingest answer 500 until a good heartbeat came: now the depth is simply unknown."""
+    d = deployment
+    d.add_edge(EDGE)
+    d.start_aggregator()
+    sock = _dealer(d, EDGE)
+    admin = d.client()
+    for depth in ("x", b"\x00", 7):
+        payload = msgpack.packb({"depth": depth}, use_bin_type=True)
+        sock.send_multipart(wire.frames(wire.KIND_HEARTBEAT, EDGE, 0, payload))
+        assert _heartbeat_answered(sock)  # answered after the ingest has handled it
+        scraped = _scrape(d)
+        status = admin.get("/api/v1/ingest")
+        assert status.status_code == 200, status.text
+        want = 7 if depth == 7 else None
+        assert status.json()["edges"][EDGE]["depth"] == want
+        assert _labelled(scraped, "streetwatch_ingest_edge_outbox_depth").get(EDGE) == want
+    sock.close(0)
+
+
+def test_event_type_labels_are_bounded(deployment: Deployment) -> None:
+    """3,000 edge-chosen event types (issue 12, finding 10) add no series: /metrics and
+    /api/v1/ingest count types outside the vocabulary and the case categories as `other`."""
+    d = deployment
+    d.add_edge(EDGE)
+    d.start_aggregator()
+    sock = _dealer(d, EDGE)
+    n = 3000
+    messages = {i + 1: raw_event(t=f"type-{i:04d}", c="cam-m") for i in range(n)}
+    messages[n + 1] = raw_event(t=ILLEGAL_PARKING, c="cam-m")
+    got: dict[int, wire.Envelope] = {}
+    for start in range(0, n + 1, 500):  # in slices, within the sockets' queues
+        part = dict(list(messages.items())[start : start + 500])
+        got.update(send_until_answered(sock, EDGE, part, timeout_s=60))
+    sock.close(0)
+    assert {e.kind for e in got.values()} == {wire.KIND_ACK}
+    assert len(got) == n + 1
+    by_type = _labelled(_scrape(d), "streetwatch_events_total")
+    assert by_type == {"other": n, ILLEGAL_PARKING: 1}
+    assert d.ingest_status()["by_type"] == {"other": n, ILLEGAL_PARKING: 1}

@@ -13,6 +13,9 @@ from edge.evidence.media import MediaItem
 from edge.tools.loadgen import message
 from tests.deploy import Deployment
 
+# Slow: real publisher and aggregator processes.
+pytestmark = pytest.mark.slow
+
 
 def test_messages_survive_reopening_and_seq_is_never_reused(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")

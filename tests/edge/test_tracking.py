@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from edge.config.camera import TrackingConfig
@@ -68,6 +69,7 @@ def test_retired_tracks_free_their_state() -> None:
     assert tr.live_track_count == 0
 
 
+@pytest.mark.slow  # a whole video through the real model
 def test_person_tracks_on_one_by_one_video(
     tmp_path: Path, video_path: Callable[[str], Path]
 ) -> None:

@@ -182,7 +182,9 @@ def test_review_ui_in_headless_chromium(delivered: tuple[Deployment, list[dict]]
         video = page.locator("#clip")
         expect(video).to_be_visible()
         page.evaluate("document.getElementById('clip').play()")
-        page.wait_for_function("document.getElementById('clip').currentTime > 0.5", timeout=15000)
+        page.wait_for_function(
+            "() => document.getElementById('clip').currentTime > 0.5", timeout=15000
+        )
         shots = os.environ.get("STREETWATCH_SCREENSHOT_DIR")
         if shots:
             page.evaluate("document.getElementById('clip').pause()")

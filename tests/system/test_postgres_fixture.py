@@ -13,6 +13,9 @@ from sqlalchemy import create_engine, text
 from tests.deploy import database, free_port
 from tests.postgres import ENV_MODE, ENV_URL, PgServer, pick_server
 
+# Slow: starts and stops real PostgreSQL servers.
+pytestmark = pytest.mark.slow
+
 
 def _running(pid: int) -> bool:
     # A stopped postmaster may linger as a zombie until init reaps it: that is not running.

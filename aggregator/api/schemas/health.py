@@ -23,6 +23,35 @@ class IngestEdge(BaseModel):
     max_seq: int = Field(description="The highest sequence number received from it.")
 
 
+class EdgeMediaStatus(BaseModel):
+    """One edge's evidence on the aggregator."""
+
+    bytes: int = Field(description="What its evidence takes.")
+    held_bytes: int = Field(description="Of that, held for confirmed events or open cases.")
+    refused_uploads: int = Field(description="Its uploads refused for room since start (507).")
+
+
+class MediaStatus(BaseModel):
+    """Evidence storage and retention. Evidence of confirmed events and open cases is held:
+    retention never removes it. ``full_of_held`` turns true when held evidence leaves no
+    room under media.max_total_bytes (an upload was refused with 507 for it, or retention
+    could not get under the limit), and false once an upload is stored or retention gets
+    under the limit. Refused edges keep their files and retry."""
+
+    total_bytes: int
+    held_bytes: int
+    max_total_bytes: int = Field(description="media.max_total_bytes.")
+    per_edge_max_bytes: int | None = Field(description="media.per_edge_max_bytes; null: none.")
+    full_of_held: bool
+    refused_uploads: dict[str, int] = Field(
+        description="Uploads refused for room since start, by reason: edge_quota (an edge at "
+        "its quota), full_of_held (held evidence fills the store)."
+    )
+    edges: dict[str, EdgeMediaStatus] = Field(description="By edge id, those with evidence.")
+    last_prune_at: float | None = Field(description="Unix seconds of the last retention run.")
+    last_prune_removed: int = Field(description="Files that run removed.")
+
+
 class IngestStatus(BaseModel):
     """Counters of the ZeroMQ ingest (aggregator.ingest.IngestStats) since the process
     started; all zero when this process runs no ingest."""
@@ -42,6 +71,9 @@ class IngestStatus(BaseModel):
         default_factory=dict, description="Newly stored event messages by event type."
     )
     edges: dict[str, IngestEdge] = Field(default_factory=dict, description="By edge id.")
+    media: MediaStatus | None = Field(
+        None, description="Evidence storage and retention; null when this process keeps none."
+    )
 
 
 #: GET /metrics in OpenAPI: Prometheus' text exposition format.
