@@ -48,13 +48,64 @@ def _database(config_path: Path) -> tuple[Any, Any]:
     return cfg, make_engine(cfg.database_url)
 
 
+REPLICA_ID = click.option(
+    "--replica-id",
+    default=None,
+    help="Name of this process in the replicas list and logs (default: host/kind/pid).",
+)
+
+
 @cli.command()
 @CONFIG
-def serve(config_path: Path) -> None:
-    """Run the HTTP API and the ZeroMQ ingest (migrates the database first)."""
-    from aggregator.main import serve as run
+@REPLICA_ID
+def serve(config_path: Path, replica_id: str | None) -> None:
+    """Run the HTTP API and the ZeroMQ ingest in one process (migrates the database first).
+    For small sites; larger ones run `ingest` and `api` replicas instead."""
+    from aggregator.processes import serve as run
 
-    run(_load(config_path))
+    run(_load(config_path), replica_id)
+
+
+@cli.command()
+@CONFIG
+@REPLICA_ID
+@click.option("--bind", default=None, help="ZeroMQ endpoint to listen on (default: ingest.bind).")
+@click.option(
+    "--health-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port of this replica's /healthz, /readyz, /metrics (default: ingest.health_port).",
+)
+def ingest(
+    config_path: Path, replica_id: str | None, bind: str | None, health_port: int | None
+) -> None:
+    """Run one ingest replica: the ZeroMQ ingest alone. Run several, each on its own bind,
+    on one PostgreSQL database; edges list them all (aggregator.endpoints)."""
+    from aggregator.processes import run_ingest
+
+    cfg = _load(config_path)
+    changes = {"bind": bind, "health_port": health_port}
+    ingest_cfg = cfg.ingest.model_copy(update={k: v for k, v in changes.items() if v is not None})
+    run_ingest(cfg.model_copy(update={"ingest": ingest_cfg}), replica_id)
+
+
+@cli.command()
+@CONFIG
+@REPLICA_ID
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="HTTP port (default: http.port).",
+)
+def api(config_path: Path, replica_id: str | None, port: int | None) -> None:
+    """Run one API replica: the HTTP API and review UI alone, on the shared database."""
+    from aggregator.processes import run_api
+
+    cfg = _load(config_path)
+    if port is not None:
+        cfg = cfg.model_copy(update={"http": cfg.http.model_copy(update={"port": port})})
+    run_api(cfg, replica_id)
 
 
 @cli.group()
@@ -118,6 +169,31 @@ def media_prune(config_path: Path) -> None:
     cfg, engine = _database(config_path)
     n = MediaStore(cfg.media, engine).prune()
     click.echo(f"removed {n} evidence files")
+
+
+@cli.group()
+def db() -> None:
+    """The database: migrations run on every start; partitions and event retention."""
+
+
+@db.command("maintain")
+@CONFIG
+def db_maintain(config_path: Path) -> None:
+    """Make time partitions ahead and drop those past retention.events_max_age_days now
+    (PostgreSQL; every aggregator process also does it every retention.maintain_every_s)."""
+    import time
+
+    from aggregator.db.partitions import drop_expired, ensure_partitions
+
+    cfg, engine = _database(config_path)
+    retention, now_s = cfg.retention, time.time()
+    made = ensure_partitions(engine, now_s, retention.partition_days, retention.partitions_ahead)
+    click.echo(f"partitions made: {', '.join(made) or 'none needed'}")
+    if retention.events_max_age_days is None:
+        click.echo("retention.events_max_age_days is unset: events are kept")
+        return
+    dropped = drop_expired(engine, now_s, retention.events_max_age_days)
+    click.echo(f"partitions dropped: {', '.join(dropped) or 'none expired'}")
 
 
 @edges.command("revoke")

@@ -96,11 +96,17 @@ def _message_fault(exc: BaseException) -> bool:
     return isinstance(exc, ValueError | TypeError | OverflowError)
 
 
-def _reason(exc: BaseException) -> str:
-    """The nack reason for a message the database refused: the driver's words, first line."""
+def _brief(exc: BaseException) -> str:
+    """The driver's first line, without the statement SQLAlchemy appends (a batch's INSERT
+    runs to kilobytes and would bury the log)."""
     orig = exc.orig if isinstance(exc, sa_exc.StatementError) and exc.orig is not None else exc
     first = (str(orig).strip().splitlines() or [""])[0]
-    return f"not stored: the database refused it ({type(orig).__name__}: {first})"[:300]
+    return f"{type(orig).__name__}: {first}"[:300]
+
+
+def _reason(exc: BaseException) -> str:
+    """The nack reason for a message the database refused: the driver's words, first line."""
+    return f"not stored: the database refused it ({_brief(exc)})"[:300]
 
 
 class IngestServer(threading.Thread):
@@ -120,12 +126,12 @@ class IngestServer(threading.Thread):
         self.known_types = frozenset(known_types)
         self.stats = IngestStats()
         self.ready = threading.Event()
-        self._stop = threading.Event()
+        self._stop_event = threading.Event()
         self._ctx = zmq.Context()
         self.error: BaseException | None = None
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop_event.set()
 
     def snapshot(self) -> dict[str, Any]:
         # The ingest thread may add a key (a new edge or event type) while this copies.
@@ -167,7 +173,7 @@ class IngestServer(threading.Thread):
         batch: list[tuple[bytes, Received]] = []
         first_at = 0.0
         try:
-            while not self._stop.is_set():
+            while not self._stop_event.is_set():
                 timeout = (
                     50
                     if not batch
@@ -299,10 +305,10 @@ class IngestServer(threading.Thread):
             self.stats.db_errors += 1
             if not _message_fault(exc):
                 # Not split: a locked or lost database would only fail (or wait) again per half.
-                log.error("database failure: %s", exc)
+                log.error("database failure: %s", _brief(exc))
                 return False
             if len(batch) > 1:
-                log.warning("a batch of %d was refused (%s); splitting it", len(batch), exc)
+                log.warning("a batch of %d was refused (%s); splitting it", len(batch), _brief(exc))
                 half = len(batch) // 2
                 return self._store(sock, batch[:half]) and self._store(sock, batch[half:])
             routing_id, r = batch[0]

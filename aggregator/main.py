@@ -1,35 +1,24 @@
-"""The aggregator service: FastAPI (uvicorn) and the ZeroMQ ingest in one process."""
+"""The aggregator's HTTP apps: the API with the review UI, and an ingest replica's probes.
+The processes that run them are in aggregator/processes.py."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from uvicorn.config import LOGGING_CONFIG
 
 from aggregator.api import auth, cases, events, health, media, metrics, open311, stats
 from aggregator.api.auth import needs_login, require, session_refusal
 from aggregator.api.deps import Services
-from aggregator.core.config import AggregatorConfig
-from aggregator.core.http import BodyRule, RequestGate, RouteBody, SecurityHeaders, uvicorn_config
-from aggregator.db.engine import make_engine, migrate
-from aggregator.edges import EdgeRegistry
-from aggregator.ingest import IngestServer
-from aggregator.media import MediaStore
+from aggregator.core.http import BodyRule, RequestGate, RouteBody, SecurityHeaders
 from aggregator.metrics import instrument, metrics_registry
-from aggregator.store import EventStore
-from contract.cli import json_logging
-from contract.errors import StreetwatchError
-from contract.vocabulary import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +27,7 @@ UI_DIR = Path(__file__).resolve().parent / "ui"
 
 #: Every router of the API, in the order they are mounted (the route-walking test reads it).
 ROUTERS = (
+    health.probes,
     health.router,
     metrics.router,
     auth.router,
@@ -90,6 +80,18 @@ def _docs(app: FastAPI, enabled: bool) -> None:
             return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")
 
 
+def _redirect_origin(services: Services) -> str | None:
+    """Where browsers fetch evidence from when downloads redirect to presigned URLs: the
+    bucket's origin, which the review UI's CSP must then allow."""
+    media = services.media.cfg if services.media else None
+    if media is None or media.s3 is None or media.store != "s3" or media.s3.serve != "redirect":
+        return None
+    if media.s3.endpoint_url is None:
+        return "https://*.amazonaws.com"
+    url = urlsplit(media.s3.endpoint_url)
+    return f"{url.scheme}://{url.netloc}"
+
+
 def create_app(services: Services) -> FastAPI:
     http = services.http
     app = FastAPI(
@@ -111,7 +113,11 @@ def create_app(services: Services) -> FastAPI:
         max_head_bytes=http.max_header_bytes,
     )
     instrument(app, app.state.metrics)
-    app.add_middleware(SecurityHeaders, docs_path="/docs" if http.docs else None)
+    app.add_middleware(
+        SecurityHeaders,
+        docs_path="/docs" if http.docs else None,
+        media_origin=_redirect_origin(services),
+    )
     for router in ROUTERS:
         app.include_router(router)
     _docs(app, http.docs)
@@ -125,42 +131,16 @@ def create_app(services: Services) -> FastAPI:
     return app
 
 
-def serve(cfg: AggregatorConfig) -> None:
-    migrate(cfg.database_url)
-    engine = make_engine(cfg.database_url)
-    registry = EdgeRegistry(engine)
-    # Configured case categories are known event types too: counted under their own name.
-    known_types = (*EVENT_TYPES, *cfg.cases.categories)
-    ingest = IngestServer(cfg.ingest, EventStore(engine), registry, known_types=known_types)
-    ingest.start()
-    ingest.ready.wait(10)
-    if ingest.error is not None:
-        raise StreetwatchError(f"ingest could not start on {cfg.ingest.bind}: {ingest.error}")
-    store = MediaStore(cfg.media, engine)
-    app = create_app(Services(engine, registry, ingest, store, cfg.cases, cfg.http))
-
-    def retention() -> None:
-        while ingest.is_alive():
-            try:
-                store.prune()
-            except Exception:
-                log.exception("media retention failed; will try again")
-            time.sleep(cfg.media.prune_every_s)
-
-    threading.Thread(target=retention, name="retention", daemon=True).start()
-    # With JSON logs, uvicorn's loggers go through the root handler, not its own text ones.
-    log_config = None if json_logging() else LOGGING_CONFIG
-    server = uvicorn.Server(uvicorn_config(app, cfg.http, log_config))
-
-    def watchdog() -> None:
-        # The service is useless without its ingest: stop serving HTTP if it dies.
-        ingest.join()
-        server.should_exit = True
-
-    threading.Thread(target=watchdog, daemon=True).start()
-    log.info("aggregator: http://%s:%d, ingest %s", cfg.http.host, cfg.http.port, cfg.ingest.bind)
-    server.run()
-    ingest.stop()
-    ingest.join(5)
-    if ingest.error is not None:
-        raise StreetwatchError(f"ingest failed: {ingest.error}")
+def create_probe_app(services: Services) -> FastAPI:
+    """An ingest replica's HTTP side: /healthz, /readyz and /metrics only (GET, no bodies,
+    no logins): for the orchestrator's probes and Prometheus, on an internal port."""
+    app = FastAPI(
+        title="Streetwatch ingest replica", docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.services = services
+    app.state.metrics = metrics_registry(services.ingest, services.engine, None)
+    instrument(app, app.state.metrics)
+    app.add_middleware(SecurityHeaders, docs_path=None)
+    app.include_router(health.probes)
+    app.include_router(metrics.router)
+    return app

@@ -1,128 +1,64 @@
-"""Evidence storage: content-addressed files under the media folder, their rows, retention.
+"""Evidence storage: content-addressed blobs (a local folder or an S3 bucket), their rows,
+retention.
 
-Files are named by their sha256, never by anything the client sends. An upload goes to a
-temporary file (mode 600) hashed as it arrives; its row is inserted and the file renamed into
-place in one transaction, so a failure of either leaves neither. Evidence is bound to the
-edge that uploads it. Retention never removes evidence of confirmed events or open cases (a
-legal hold); otherwise dismissed evidence goes first, then the oldest of the edge holding the
-most, so one edge's flood removes its own files. Over an edge's quota, or when held evidence
-leaves no room, an upload gets 507: the edge keeps the file and sends it again later.
+Blobs are keyed by their sha256, never by anything the client sends. An upload is spooled
+to a temporary file (mode 600) hashed as it arrives, then placed in the blob store unless
+that content is there already (dedup), then its row is committed. Blobs are removed only
+under the media lock and only when no row names them, and an upload makes sure its blob is
+still there under the same lock before its row commits: so a row always has its blob, and a
+blob whose row never came (a refusal, a failed commit) is removed; one left by a crash is
+swept after an hour. The lock is this process's and, on PostgreSQL, a transaction-level
+advisory lock shared by every replica (SQLite has one writer at a time anyway, so replicas
+need PostgreSQL).
+
+Evidence is bound to the edge that uploads it. Retention never removes evidence of
+confirmed events or open cases (a legal hold); otherwise dismissed evidence goes first,
+then the oldest of the edge holding the most, so one edge's flood removes its own files.
+Over an edge's quota, or when held evidence leaves no room, an upload gets 507: the edge
+keeps the file and sends it again later.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import heapq
 import logging
-import os
-import tempfile
+import re
 import threading
 import time
 import uuid
-from collections import Counter, deque
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, case, delete, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, case, delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from aggregator.blobs import BlobStore, BlobStoreError, open_blob_store
+from aggregator.blobs.spool import Incoming, remove_stale
 from aggregator.core.config import MediaConfig
-from aggregator.db.models import CASES, EVENTS, MEDIA
-from aggregator.review import OPEN_STATUSES
+from aggregator.db.models import EVENTS, MEDIA
+from aggregator.media_policy import WITH_EVENTS, choose_victims, held
+from aggregator.media_upload import MediaError, StoredMedia, Upload, content_key, sniff
 from contract.keys import owner_only
-from contract.uploads import CONTENT_TYPES
+
+#: The upload's own names are re-exported: callers know them as aggregator.media's.
+__all__ = ["MediaError", "MediaStore", "MediaUsage", "StoredMedia", "Upload", "sniff"]
 
 log = logging.getLogger(__name__)
 
-SUFFIX = {CONTENT_TYPES["clip"]: ".mp4", CONTENT_TYPES["snapshot"]: ".jpg"}
-#: Temporary files of uploads in progress; older than STALE_INCOMING_S they are a crash's.
-INCOMING_PREFIX = ".incoming-"
-STALE_INCOMING_S = 3600.0
+#: Spooled uploads and blobs without a row older than this are a crash's.
+STALE_S = 3600.0
+#: The sweep for blobs without a row lists the whole store: at most this often per process.
+ORPHAN_SWEEP_EVERY_S = 3600.0
 #: Why an upload was refused for space (the labels of the refusal counters).
 REFUSAL_REASONS = ("edge_quota", "full_of_held")
 #: Ids per IN (...) list: well under PostgreSQL's limit of bind parameters per statement.
 CHUNK = 500
-
-
-class MediaError(Exception):
-    """An upload that is refused: ``status`` is the HTTP code, the message says why."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def sniff(content_type: str, head: bytes) -> None:
-    """The body must be what its type says: MP4 has 'ftyp' at byte 4, JPEG starts FF D8 FF."""
-    if content_type not in SUFFIX:
-        raise MediaError(
-            415, f"unsupported media type '{content_type}': use video/mp4 or image/jpeg"
-        )
-    if content_type == "video/mp4" and head[4:8] != b"ftyp":
-        raise MediaError(415, "body is not an MP4 video (no 'ftyp' box)")
-    if content_type == "image/jpeg" and not head.startswith(b"\xff\xd8\xff"):
-        raise MediaError(415, "body is not a JPEG image")
-
-
-@dataclass(frozen=True)
-class Upload:
-    media_id: uuid.UUID
-    edge_id: str
-    event_id: uuid.UUID
-    kind: str
-    content_type: str
-    sha256: str
-    start_ts: float
-    duration_s: float
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class Incoming:
-    """An upload being received: a temporary file (mode 600) in the media folder, hashed as
-    it is written. Blocking: call it from a worker thread, not the event loop."""
-
-    def __init__(self, directory: Path) -> None:
-        fd, name = tempfile.mkstemp(prefix=INCOMING_PREFIX, suffix=".part", dir=directory)
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "wb")
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self.head = b""  # the first bytes, for sniff()
-
-    def write(self, chunk: bytes) -> None:
-        if len(self.head) < 16:
-            self.head += chunk[: 16 - len(self.head)]
-        self._hash.update(chunk)
-        try:
-            self._file.write(chunk)
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise MediaError(507, "the media folder's disk is full") from None
-            raise
-        self.size += len(chunk)
-
-    def finish(self) -> str:
-        """Flush to disk (the edge deletes its copy once we answer) and return the sha256."""
-        if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-        return self._hash.hexdigest()
-
-    def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
+#: pg_advisory_xact_lock key of the media lock ("swmedia" in ASCII), shared by all replicas.
+MEDIA_LOCK = 0x73776D65646961
+#: A content key: ab/abcdef...(64 hex).mp4; nothing else in a store is ever deleted.
+KEY = re.compile(r"^([0-9a-f]{2})/(\1[0-9a-f]{62})\.(mp4|jpg)$")
 
 
 @dataclass(frozen=True)
@@ -147,36 +83,30 @@ class MediaUsage:
     last_prune_removed: int
 
 
-def held() -> ColumnElement[bool]:
-    """The legal hold, for a query over MEDIA outer-joined to EVENTS: the evidence of a
-    confirmed event, or of an event in a case that is still open."""
-    in_open_case = (
-        select(CASES.c.id)
-        .where(CASES.c.id == EVENTS.c.case_id, CASES.c.status.in_(OPEN_STATUSES))
-        .exists()
-    )
-    return or_(EVENTS.c.review_status == "confirmed", in_open_case)
-
-
-_WITH_EVENTS = MEDIA.join(EVENTS, EVENTS.c.event_id == MEDIA.c.event_id, isouter=True)
-
-
 class MediaStore:
-    def __init__(self, cfg: MediaConfig, engine: Engine) -> None:
+    def __init__(self, cfg: MediaConfig, engine: Engine, blobs: BlobStore | None = None) -> None:
         self.cfg = cfg
         self.engine = engine
+        # The spool of uploads being received (and, with store: local, the blobs too).
         cfg.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         owner_only(cfg.dir, 0o700)
-        # Writers of rows and files in this process, so a file is never unlinked while
-        # another upload of the same content is placing it, and quotas are checked exactly.
+        self.blobs = blobs if blobs is not None else open_blob_store(cfg)
+        # The media lock within this process (see _critical).
         self._lock = threading.Lock()
         self._refused: Counter[str] = Counter()
         self._refused_by_edge: Counter[str] = Counter()
         self._full_of_held = False
         self._last_prune: tuple[float, int] | None = None
+        self._last_sweep: float | None = None
 
-    def path_for(self, sha256: str, content_type: str) -> Path:
-        return self.cfg.dir / sha256[:2] / f"{sha256}{SUFFIX[content_type]}"
+    @contextmanager
+    def _critical(self) -> Iterator[Connection]:
+        """A transaction holding the media lock: quotas are checked exactly, and a blob is
+        never deleted while an upload of the same content is committing its row."""
+        with self._lock, self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # the other replicas; released at commit
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MEDIA_LOCK})
+            yield conn
 
     def incoming(self) -> Incoming:
         return Incoming(self.cfg.dir)
@@ -205,43 +135,71 @@ class MediaStore:
             digest = incoming.finish()
             if digest != up.sha256.lower():
                 raise MediaError(400, "content does not match X-Content-SHA256 (corrupted upload?)")
-            with self._lock:
-                return self._record(up, incoming, digest)
+            key = content_key(digest, up.content_type)
+            # Outside the lock: an upload to a bucket takes a while, and others may go on.
+            self._place(up, key, incoming)
+            try:
+                return self._record(up, incoming, digest, key)
+            except BaseException as exc:
+                self._remove_after_failure(up, key, exc)
+                raise
         finally:
             incoming.discard()
 
-    def _record(self, up: Upload, incoming: Incoming, digest: str) -> bool:
-        path = self.path_for(digest, up.content_type)
-        existed, placed = path.exists(), False
+    def _ensure_blob(self, up: Upload, key: str, incoming: Incoming) -> None:
+        """The blob under its content key, unless that content is there already (dedup)."""
+        if not self.blobs.exists(key):
+            self.blobs.put(key, incoming.path, up.content_type)
+
+    def _place(self, up: Upload, key: str, incoming: Incoming) -> None:
         try:
-            with self.engine.begin() as conn:
+            self._ensure_blob(up, key, incoming)
+        except BlobStoreError as exc:
+            log.error("media %s: not stored: %s", up.media_id, exc)
+            raise MediaError(
+                503,
+                f"media {up.media_id}: the evidence store did not take it ({exc}); send again",
+            ) from exc
+
+    def _remove_after_failure(self, up: Upload, key: str, failure: BaseException) -> None:
+        """The blob placed for a row that did not commit goes, unless a row names it."""
+        try:
+            self._remove_unreferenced([key])
+        except (SQLAlchemyError, BlobStoreError) as exc:
+            # The upload's own failure is what the edge must hear; the blob waits for the sweep.
+            log.error(
+                "media %s: after %s, could not remove its unreferenced blob %s: %s",
+                up.media_id,
+                type(failure).__name__,
+                key,
+                exc,
+            )
+
+    def _record(self, up: Upload, incoming: Incoming, digest: str, key: str) -> bool:
+        try:
+            with self._critical() as conn:
                 row = self._check_owner(conn, up.edge_id, str(up.event_id), str(up.media_id))
                 if row is not None:
                     if row.sha256 != digest:
                         raise MediaError(409, f"media {up.media_id} exists with different content")
+                    self._ensure_blob(up, key, incoming)  # heals a blob lost outside our care
                     return False
                 dropped = self._make_room(conn, up.edge_id, incoming.size, dry_run=False)
                 values = {**asdict(up), "media_id": str(up.media_id), "sha256": digest}
                 values.update(event_id=str(up.event_id), size=incoming.size)
                 conn.execute(MEDIA.insert().values(**values, received_at=time.time()))
-                # Placed last, before the commit: if the row fails, the file was never there.
-                path.parent.mkdir(exist_ok=True, mode=0o700)
-                incoming.path.replace(path)
-                placed = True
-                _fsync_dir(path.parent)
-        except BaseException as exc:
-            if placed and not existed:  # the commit failed after the rename
-                path.unlink(missing_ok=True)
-            if isinstance(exc, SQLAlchemyError):
-                log.error("media %s: not recorded: %s", up.media_id, exc)
-                raise MediaError(
-                    503,
-                    f"media {up.media_id}: the database did not record it "
-                    f"({type(exc).__name__}); nothing was kept, send it again",
-                ) from exc
-            raise
+                # Under the lock: a blob no row named may have been removed since _place.
+                self._ensure_blob(up, key, incoming)
+        except (SQLAlchemyError, BlobStoreError) as exc:
+            log.error("media %s: not recorded: %s", up.media_id, exc)
+            where = "database" if isinstance(exc, SQLAlchemyError) else "evidence store"
+            raise MediaError(
+                503,
+                f"media {up.media_id}: the {where} did not record it "
+                f"({type(exc).__name__}); nothing was kept, send it again",
+            ) from exc
         self._full_of_held = False
-        self._unlink_unreferenced(dropped)
+        self._remove_unreferenced([content_key(r.sha256, r.content_type) for r in dropped])
         return True
 
     @staticmethod
@@ -296,7 +254,7 @@ class MediaStore:
             return []
         dismissed = conn.execute(
             select(MEDIA.c.media_id, MEDIA.c.size, MEDIA.c.sha256, MEDIA.c.content_type)
-            .select_from(_WITH_EVENTS)
+            .select_from(WITH_EVENTS)
             .where(MEDIA.c.edge_id == edge_id, EVENTS.c.review_status == "dismissed")
             .order_by(MEDIA.c.received_at)
         ).all()
@@ -324,35 +282,41 @@ class MediaStore:
 
     @staticmethod
     def _bytes(conn: Connection, *where: ColumnElement[bool]) -> int:
-        query = select(func.coalesce(func.sum(MEDIA.c.size), 0)).select_from(_WITH_EVENTS)
+        query = select(func.coalesce(func.sum(MEDIA.c.size), 0)).select_from(WITH_EVENTS)
         return int(conn.execute(query.where(*where)).scalar_one())
 
-    def _unlink_unreferenced(self, rows: list[Any]) -> None:
-        """Remove the files of deleted rows that no other row names (call after commit)."""
-        if not rows:
+    def _remove_unreferenced(self, keys: Sequence[str]) -> None:
+        """Remove the blobs under keys that no row names, under the media lock."""
+        digests = {m.group(2): key for key in set(keys) if (m := KEY.match(key))}
+        if not digests:
             return
-        digests, used = list({r.sha256 for r in rows}), set[str]()
-        with self.engine.connect() as conn:
-            for start in range(0, len(digests), CHUNK):
-                named = MEDIA.c.sha256.in_(digests[start : start + CHUNK])
-                used.update(conn.execute(select(MEDIA.c.sha256).where(named)).scalars())
-        for row in rows:
-            if row.sha256 not in used:
-                self.path_for(row.sha256, row.content_type).unlink(missing_ok=True)
+        named = set[str]()
+        with self._critical() as conn:
+            listed = list(digests)
+            for start in range(0, len(listed), CHUNK):
+                chunk = MEDIA.c.sha256.in_(listed[start : start + CHUNK])
+                named.update(conn.execute(select(MEDIA.c.sha256).where(chunk)).scalars())
+            self.blobs.delete([key for digest, key in digests.items() if digest not in named])
 
-    def locate(self, media_id: uuid.UUID) -> tuple[Path, str] | None:
+    def locate(self, media_id: uuid.UUID) -> StoredMedia | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(MEDIA).where(MEDIA.c.media_id == str(media_id))).first()
         if row is None:
             return None
-        return self.path_for(row.sha256, row.content_type), row.content_type
+        key = content_key(row.sha256, row.content_type)
+        return StoredMedia(key, row.content_type, row.size, row.sha256, row.received_at)
+
+    def present(self, media_id: uuid.UUID) -> bool:
+        """Whether the upload has its row and its blob."""
+        found = self.locate(media_id)
+        return found is not None and self.blobs.exists(found.key)
 
     def status(self) -> MediaUsage:
         is_held = case((held(), MEDIA.c.size), else_=0)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(MEDIA.c.edge_id, func.sum(MEDIA.c.size), func.sum(is_held))
-                .select_from(_WITH_EVENTS)
+                .select_from(WITH_EVENTS)
                 .group_by(MEDIA.c.edge_id)
             ).all()
         edges = {
@@ -374,32 +338,30 @@ class MediaStore:
     def prune(self, now: float | None = None) -> int:
         """Delete unheld evidence past max_age_days, then, while over max_total_bytes,
         dismissed evidence (oldest first), then the oldest of the edge holding the most.
-        Returns how many files went."""
+        Returns how many uploads went (their blobs go when no other row names them)."""
         now = now or time.time()
         cols = ("media_id", "edge_id", "size", "sha256", "content_type", "received_at")
         dismissed = (EVENTS.c.review_status == "dismissed").label("dismissed")
-        with self._lock:
-            with self.engine.begin() as conn:
-                sizes = select(MEDIA.c.edge_id, func.sum(MEDIA.c.size)).group_by(MEDIA.c.edge_id)
-                by_edge = {str(e): int(n) for e, n in conn.execute(sizes)}
-                candidates = conn.execute(
-                    select(*(MEDIA.c[c] for c in cols), dismissed)
-                    .select_from(_WITH_EVENTS)
-                    .where(~func.coalesce(held(), False))
-                    .order_by(MEDIA.c.received_at)
-                ).all()
-                excess = sum(by_edge.values()) - self.cfg.max_total_bytes
-                too_old = now - self.cfg.max_age_days * 86400
-                victims, excess = _victims(candidates, by_edge, excess, too_old)
-                ids = [r.media_id for r in victims]
-                for start in range(0, len(ids), CHUNK):
-                    conn.execute(
-                        delete(MEDIA).where(MEDIA.c.media_id.in_(ids[start : start + CHUNK]))
-                    )
-            self._full_of_held = excess > 0  # what is left above the limit is held
-            self._unlink_unreferenced(victims)
-            self._remove_stale_incoming(now)
-            self._last_prune = (now, len(ids))
+        with self._critical() as conn:
+            sizes = select(MEDIA.c.edge_id, func.sum(MEDIA.c.size)).group_by(MEDIA.c.edge_id)
+            by_edge = {str(e): int(n) for e, n in conn.execute(sizes)}
+            candidates = conn.execute(
+                select(*(MEDIA.c[c] for c in cols), dismissed)
+                .select_from(WITH_EVENTS)
+                .where(~func.coalesce(held(), False))
+                .order_by(MEDIA.c.received_at)
+            ).all()
+            excess = sum(by_edge.values()) - self.cfg.max_total_bytes
+            too_old = now - self.cfg.max_age_days * 86400
+            victims, excess = choose_victims(candidates, by_edge, excess, too_old)
+            ids = [r.media_id for r in victims]
+            for start in range(0, len(ids), CHUNK):
+                conn.execute(delete(MEDIA).where(MEDIA.c.media_id.in_(ids[start : start + CHUNK])))
+        self._full_of_held = excess > 0  # what is left above the limit is held
+        self._remove_unreferenced([content_key(r.sha256, r.content_type) for r in victims])
+        remove_stale(self.cfg.dir, now - STALE_S)
+        self._sweep(now)
+        self._last_prune = (now, len(ids))
         if ids:
             log.info("retention removed %d evidence files", len(ids))
         if excess > 0:
@@ -410,40 +372,19 @@ class MediaStore:
             )
         return len(ids)
 
-    def _remove_stale_incoming(self, now: float) -> None:
-        for p in self.cfg.dir.glob(f"{INCOMING_PREFIX}*.part"):
-            try:
-                if p.stat().st_mtime < now - STALE_INCOMING_S:
-                    p.unlink(missing_ok=True)
-            except FileNotFoundError:
-                continue
-
-
-def _victims(
-    candidates: Sequence[Any], by_edge: dict[str, int], excess: int, too_old: float
-) -> tuple[list[Any], int]:
-    """Of the unheld rows (oldest first), those to delete, and the bytes still over the
-    limit after: every row received before too_old, then while over the limit dismissed
-    ones, then the oldest of whichever edge holds the most."""
-    victims: list[Any] = []
-    per_edge: dict[str, deque[Any]] = {}
-
-    def take(row: Any) -> None:
-        nonlocal excess
-        victims.append(row)
-        by_edge[row.edge_id] -= row.size
-        excess -= row.size
-
-    for row in candidates:
-        if row.received_at < too_old or (row.dismissed and excess > 0):
-            take(row)
-        else:
-            per_edge.setdefault(row.edge_id, deque()).append(row)
-    heap = [(-by_edge[e], e) for e in per_edge]
-    heapq.heapify(heap)
-    while excess > 0 and heap:
-        _, edge = heapq.heappop(heap)
-        take(per_edge[edge].popleft())
-        if per_edge[edge]:
-            heapq.heappush(heap, (-by_edge[edge], edge))
-    return victims, excess
+    def _sweep(self, now: float) -> None:
+        """Blobs without a row, left by a crash between placing a blob and committing its
+        row (an edge that sends the upload again names it, one that never does leaves it),
+        and unfinished multipart uploads. Lists the whole store, so at most hourly."""
+        if self._last_sweep is not None and now - self._last_sweep < ORPHAN_SWEEP_EVERY_S:
+            return
+        self._last_sweep = now
+        batch: list[str] = []
+        for key in self.blobs.stale_keys(now - STALE_S):
+            batch.append(key)
+            if len(batch) >= CHUNK:
+                self._remove_unreferenced(batch)
+                batch.clear()
+        self._remove_unreferenced(batch)
+        if aborted := self.blobs.discard_incomplete(now - STALE_S):
+            log.info("aborted %d unfinished multipart uploads of evidence", aborted)

@@ -20,6 +20,11 @@ p95 under load / p95 idle.
 
     .venv/bin/python bench/bench_aggregator_load.py [--edges 4] [--rate 1000] [--seconds 30]
         [--database-url postgresql://postgres@127.0.0.1:5432/test] [--seed-events 100000]
+        [--ingest-replicas N]
+
+--ingest-replicas N runs N `aggregator ingest` processes and one `aggregator api` instead of
+one `aggregator serve` (issue 13: the API then answers from its own process); the stored
+rate is then counted in the database (the API's fleet counters refresh every second).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from sqlalchemy.engine import make_url
 from aggregator.db.engine import migrate
 from bench.bench_review_queue import generate as seed_events
 from tests.deploy import PG_ADMIN, Deployment
+from tests.replicas import ReplicaSet
 
 ENDPOINTS = {
     "GET /api/v1/events (first page)": ("/api/v1/events", {"limit": 50}),
@@ -135,14 +141,40 @@ def ingest_counters(client: httpx.Client) -> tuple[int, int, int]:
     return int(data["stored"]), int(data["duplicates"]), backlog
 
 
-def ingest_window(client: httpx.Client, seconds: float, during: Callable[[], None]) -> Window:
-    """Ingest counters around `during()` (or a sleep, when it returns at once)."""
+def stored_in_database(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT count(*) FROM event_messages").fetchone()
+    return int(row[0]) if row else 0
+
+
+def ingest_window(
+    client: httpx.Client, seconds: float, during: Callable[[], None], dsn: str | None = None
+) -> Window:
+    """Ingest counters around `during()` (or a sleep, when it returns at once); with dsn,
+    the stored count comes from the database."""
     n0, dup0, back0 = ingest_counters(client)
+    if dsn:
+        n0 = stored_in_database(dsn)
     t0 = time.monotonic()
     during()
     time.sleep(max(0.0, t0 + seconds - time.monotonic()))
     n1, dup1, back1 = ingest_counters(client)
+    if dsn:
+        n1 = stored_in_database(dsn)
     return Window((n1 - n0) / (time.monotonic() - t0), dup1 - dup0, (back0, back1))
+
+
+def start(d: Deployment, replicas: int) -> ReplicaSet | None:
+    """`aggregator serve`, or N ingest replicas and one API replica on d's HTTP port."""
+    if not replicas:
+        d.start_aggregator()
+        return None
+    rs = ReplicaSet(d)
+    for i in range(replicas):
+        rs.add_ingest(f"ingest-{i}")
+    rs.add_api("api-0", port=d.http_port)
+    rs.start_all()
+    return rs
 
 
 def main() -> None:
@@ -156,6 +188,7 @@ def main() -> None:
         help="a PostgreSQL server (any database on it) where a scratch database is made",
     )
     ap.add_argument("--seed-events", type=int, default=100_000)
+    ap.add_argument("--ingest-replicas", type=int, default=0, help="0: one `aggregator serve`")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url) as url:
@@ -167,15 +200,16 @@ def main() -> None:
         print(f"seeded {args.seed_events} events in {time.perf_counter() - t:.0f} s", flush=True)
         d = Deployment(Path(tmp), url)
         try:
-            d.start_aggregator()
+            rs = start(d, args.ingest_replicas)
             client = d.client()
+            counted = dsn if rs else None
             for path, params in ENDPOINTS.values():  # first-request costs out of the way
                 client.get(path, params=params).raise_for_status()
             idle = measure(client, args.seconds)
 
             edges = []
             for i in range(args.edges):
-                cfg = d.add_edge(f"load-{i}")
+                cfg = rs.add_edge(f"load-{i}") if rs else d.add_edge(f"load-{i}")
                 # The shipped heartbeat (1 s) and a long ack timeout: slow acks under load are
                 # waited for, not resent; a big outbox: the backlog is kept, never dropped.
                 text = cfg.read_text().replace("ack_timeout_s: 1.0", "ack_timeout_s: 10.0")
@@ -198,10 +232,10 @@ def main() -> None:
                     )
                 )
             time.sleep(WARMUP_S)
-            alone = ingest_window(client, args.seconds, lambda: None)
+            alone = ingest_window(client, args.seconds, lambda: None, counted)
             loaded: dict[str, list[float]] = {}
             under = ingest_window(
-                client, args.seconds, lambda: loaded.update(measure(client, args.seconds))
+                client, args.seconds, lambda: loaded.update(measure(client, args.seconds)), counted
             )
             for p in edges:
                 assert p.poll() is None, f"an edge exited early: see {tmp}/load-*.log"
@@ -215,6 +249,12 @@ def main() -> None:
             d.stop_all()
 
     assert counts is not None
+    topology = (
+        f"{args.ingest_replicas} ingest replica(s) + 1 API replica"
+        if args.ingest_replicas
+        else "one `aggregator serve`"
+    )
+    print(f"aggregator: {topology}")
     print(
         f"{args.edges} edges (edge loadgen, {args.rate:.0f} messages/s and {IN_FLIGHT} in "
         f"flight each: {args.edges * args.rate:.0f}/s offered), {args.seconds:.0f} s windows "

@@ -53,20 +53,32 @@ def _cli(tool: str) -> list[str]:
 
 
 class Deployment:
-    def __init__(self, root: Path, db_url: str) -> None:
+    def __init__(self, root: Path, db_url: str, extra_config: str = "") -> None:
+        """extra_config: more top-level YAML for aggregator.yaml (e.g. a media section)."""
         self.root = root
         self.db_url = db_url
+        self.extra_config = extra_config
         self.zmq_port = free_port()
         self.http_port = free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
         (root / "keys").mkdir(parents=True, exist_ok=True)
         self.run("aggregator", "keys", "generate", "--dir", str(root / "keys"))
-        (root / "aggregator.yaml").write_text(
-            f"database_url: {db_url}\n"
-            f"ingest:\n  bind: tcp://127.0.0.1:{self.zmq_port}\n"
+        self._write_config(root / "aggregator.yaml", self.zmq_port, self.http_port)
+
+    def _write_config(self, path: Path, zmq_port: int, http_port: int) -> None:
+        path.write_text(
+            f"database_url: {self.db_url}\n"
+            f"ingest:\n  bind: tcp://127.0.0.1:{zmq_port}\n"
             f"  server_secret_key: keys/aggregator.key_secret\n"
-            f"http:\n  port: {self.http_port}\n"
+            f"http:\n  port: {http_port}\n" + self.extra_config
         )
+
+    def replica_config(self, name: str) -> tuple[str, int]:
+        """The config of one more aggregator process on the same database, keys and media
+        folder, with its own HTTP port and ingest bind: its file name and HTTP port."""
+        http_port = free_port()
+        self._write_config(self.root / f"{name}.yaml", free_port(), http_port)
+        return f"{name}.yaml", http_port
 
     def run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         res = subprocess.run(
@@ -107,25 +119,30 @@ class Deployment:
         self.procs.append(p)
         return p
 
-    def start_aggregator(self) -> subprocess.Popen[bytes]:
-        p = self.spawn(
-            "aggregator",
-            "--log-level",
-            "warning",
-            "serve",
-            "-c",
-            "aggregator.yaml",
-            log="aggregator.log",
-        )
-        self.wait_ready(p)
+    def start_aggregator(
+        self,
+        config: str = "aggregator.yaml",
+        http_port: int | None = None,
+        log: str = "aggregator.log",
+    ) -> subprocess.Popen[bytes]:
+        """Start `aggregator serve` (another replica: a config and port of replica_config)."""
+        p = self.spawn("aggregator", "--log-level", "warning", "serve", "-c", config, log=log)
+        self.wait_ready(p, http_port=http_port, log=log)
         return p
 
-    def wait_ready(self, p: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
+    def wait_ready(
+        self,
+        p: subprocess.Popen[bytes],
+        timeout_s: float = 30,
+        http_port: int | None = None,
+        log: str = "aggregator.log",
+    ) -> None:
+        url = f"http://127.0.0.1:{http_port or self.http_port}"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert p.poll() is None, (self.root / "aggregator.log").read_text()[-3000:]
+            assert p.poll() is None, (self.root / log).read_text()[-3000:]
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

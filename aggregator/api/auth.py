@@ -154,7 +154,8 @@ async def login(
         and busy.tasks_waiting >= services.http.login_queue
     ):
         raise _too_many(1, "too many logins at once; try again in a second")
-    wait_s = services.accounts.limiter.attempt(body.username, client)
+    limiter = services.accounts.limiter  # in the database: every replica counts the same
+    wait_s = await anyio.to_thread.run_sync(limiter.attempt, body.username, client)
     if wait_s > 0:
         raise _too_many(wait_s, f"too many failed logins; try again in {math.ceil(wait_s)} s")
     # Counted above before the check, so concurrent guesses cannot outrun the limiter;
@@ -164,7 +165,7 @@ async def login(
     )
     if result is None:
         raise HTTPException(401, "wrong username or password")
-    services.accounts.limiter.succeeded(body.username, client)
+    await anyio.to_thread.run_sync(limiter.succeeded, body.username, client)
     user, token = result
     response.set_cookie(
         COOKIE,

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from aggregator.api.auth import require
 from aggregator.api.deps import ServicesDep
 from aggregator.api.schemas.common import ErrorPublic, errors
-from aggregator.api.schemas.media import DOWNLOAD_RESPONSE, MediaStored
+from aggregator.api.schemas.media import DOWNLOAD_ERRORS, DOWNLOAD_RESPONSE, MediaStored
+from aggregator.blobs import BlobStoreError, LocalBlobs, MissingBlobError
+from aggregator.blobs.spool import Incoming, SpoolFullError
 from aggregator.db.models import EDGES
-from aggregator.media import Incoming, MediaError, Upload, sniff
+from aggregator.media_upload import MediaError, Upload, sniff
 from contract.uploads import (
     HEADER_DURATION_S,
     HEADER_EVENT_ID,
@@ -153,6 +155,8 @@ async def upload(
         created = await to_thread.run_sync(store.commit, up, incoming)
     except MediaError as exc:
         raise HTTPException(exc.status, str(exc)) from None
+    except SpoolFullError as exc:
+        raise HTTPException(507, exc.strerror) from None
     if not created:
         response.status_code = 200
     return MediaStored(media_id=media_id, stored="new" if created else "already")
@@ -178,12 +182,31 @@ async def _receive(request: Request, incoming: Incoming, limit: int) -> None:
     "/{media_id}",
     dependencies=[Depends(require("viewer"))],
     response_class=FileResponse,
-    responses={**DOWNLOAD_RESPONSE, **errors(404, 422)},
+    responses={**DOWNLOAD_RESPONSE, **errors(404, 422), **DOWNLOAD_ERRORS},
 )
-def download(media_id: uuid.UUID, services: ServicesDep) -> FileResponse:
-    """The file; supports Range requests so video players can seek."""
-    assert services.media is not None
-    found = services.media.locate(media_id)
-    if found is None or not found[0].is_file():
-        raise HTTPException(404, f"no media {media_id} (pending upload, or removed by retention)")
-    return FileResponse(found[0], media_type=found[1])
+def download(media_id: uuid.UUID, request: Request, services: ServicesDep) -> Response:
+    """The file; supports Range requests so video players can seek. From a bucket it is
+    streamed the same way, or (media.s3.serve: redirect) a 307 to a presigned URL."""
+    store = services.media
+    assert store is not None
+    found = store.locate(media_id)
+    gone = HTTPException(404, f"no media {media_id} (pending upload, or removed by retention)")
+    if found is None:
+        raise gone
+    if isinstance(store.blobs, LocalBlobs):
+        path = store.blobs.path(found.key)
+        if not path.is_file():
+            raise gone
+        return FileResponse(path, media_type=found.content_type)
+    # boto3 is imported only where evidence is in a bucket.
+    from aggregator.api.object_response import object_response
+    from aggregator.blobs.s3 import S3Blobs
+
+    assert isinstance(store.blobs, S3Blobs)
+    try:
+        return object_response(store.blobs, found, request.headers)
+    except MissingBlobError:
+        raise gone from None
+    except BlobStoreError as exc:
+        detail = f"media {media_id}: the evidence store cannot be read: {exc}"
+        raise HTTPException(503, detail) from None

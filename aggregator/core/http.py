@@ -44,19 +44,30 @@ SECURITY_HEADERS = (
 )
 
 
+def media_csp(origin: str) -> str:
+    """CSP that also lets pages load images and videos from origin: the evidence bucket,
+    when downloads are redirected to presigned URLs (media.s3.serve: redirect)."""
+    return f"default-src 'self'; img-src 'self' {origin}; media-src 'self' {origin}; " + (
+        "frame-ancestors 'none'"
+    )
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: CSP, nosniff, Referrer-Policy and X-Frame-Options on every
     HTTP answer, whatever produced it (a route, a static file, a refusal)."""
 
-    def __init__(self, app: ASGIApp, docs_path: str | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, docs_path: str | None = None, media_origin: str | None = None
+    ) -> None:
         self.app = app
         self.docs_path = docs_path
+        self.csp = media_csp(media_origin) if media_origin else CSP
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] == self.docs_path else CSP
+        csp = DOCS_CSP if scope["path"] == self.docs_path else self.csp
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

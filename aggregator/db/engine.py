@@ -37,7 +37,7 @@ def sqlite_owner_only(url: str) -> None:
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         sqlite_owner_only(url)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -47,7 +47,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # hide_parameters: errors name the statement, never the values (edges' payloads, tokens'
+    # hashes) in logs.
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def migrate(url: str) -> None:

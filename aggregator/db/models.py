@@ -47,9 +47,16 @@ class EdgeRow(Base):
     token_sha256: Mapped[str | None] = mapped_column(
         String(64), nullable=True, unique=True, index=True
     )
+    #: When an ingest replica last heard the box, and the outbox depth it reported then.
+    last_heard_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outbox_depth: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class EventRow(Base):
+    """One incident. On PostgreSQL the table is partitioned by started_ts (migration 0008,
+    aggregator/db/partitions.py), so its key carries started_ts, which never changes once the
+    event is stored; SQLite keeps a plain table keyed by event_id alone."""
+
     __tablename__ = "events"
 
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -59,7 +66,7 @@ class EventRow(Base):
     rule: Mapped[str] = mapped_column(String(MAX_RULE_CHARS))
     type: Mapped[str] = mapped_column(String(MAX_TYPE_CHARS))
     status: Mapped[str] = mapped_column(String(16))  # open | closed
-    started_ts: Mapped[float] = mapped_column(Float)
+    started_ts: Mapped[float] = mapped_column(Float, primary_key=True)
     last_ts: Mapped[float] = mapped_column(Float)
     ended_ts: Mapped[float | None] = mapped_column(Float, nullable=True)
     value: Mapped[float] = mapped_column(Float)
@@ -91,6 +98,18 @@ class EventRow(Base):
     )
 
 
+class EventOwnerRow(Base):
+    """Which edge owns each event and the started_ts its events row is filed under: one row
+    per event, in a plain table, so that one index probe finds an event's owner however many
+    partitions events has, and a new event is claimed atomically (aggregator/event_owners.py)."""
+
+    __tablename__ = "event_owners"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    edge_id: Mapped[str] = mapped_column(String(MAX_EDGE_ID_CHARS))
+    started_ts: Mapped[float] = mapped_column(Float)
+
+
 class MediaRow(Base):
     """An evidence file, stored by content hash; the id comes from the edge, the name never."""
 
@@ -109,6 +128,10 @@ class MediaRow(Base):
 
 
 class EventMessageRow(Base):
+    """Every lifecycle message as history. On PostgreSQL the table is partitioned by ts
+    (migration 0008): its key is (id, ts) and each unique key carries ts (a resend is
+    byte-identical, so it has the same ts); SQLite keeps the keys without ts."""
+
     __tablename__ = "event_messages"
 
     id: Mapped[int] = mapped_column(
@@ -125,7 +148,7 @@ class EventMessageRow(Base):
     committed_at: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (
-        UniqueConstraint("edge_id", "seq", name="uq_message_edge_seq"),
+        UniqueConstraint("edge_id", "seq", "ts", name="uq_message_edge_seq"),
         UniqueConstraint("event_id", "phase", "ts", name="uq_message_lifecycle"),
     )
 
@@ -151,6 +174,35 @@ class SessionRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoginFailureRow(Base):
+    """Failed logins of one (username, address), or of an address whatever the username
+    (username ''): in the database so that every API replica counts the same tries."""
+
+    __tablename__ = "login_failures"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    next_at: Mapped[float] = mapped_column(Float)  # wall time before which no try is allowed
+    last_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_login_failures_last_at", "last_at"),)
+
+
+class ReplicaRow(Base):
+    """A running ingest or API process: where it listens and its counters, refreshed while
+    it runs (aggregator/replicas.py)."""
+
+    __tablename__ = "replicas"
+
+    replica_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ingest | api
+    endpoint: Mapped[str] = mapped_column(String(256))
+    started_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class CameraRow(Base):
@@ -221,6 +273,7 @@ class AuditRow(Base):
 EDGES = cast(Table, EdgeRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
 MESSAGES = cast(Table, EventMessageRow.__table__)
+EVENT_OWNERS = cast(Table, EventOwnerRow.__table__)
 MEDIA = cast(Table, MediaRow.__table__)
 USERS = cast(Table, UserRow.__table__)
 SESSIONS = cast(Table, SessionRow.__table__)
@@ -228,3 +281,5 @@ CAMERAS = cast(Table, CameraRow.__table__)
 CAMERA_EDGES = cast(Table, CameraEdgeRow.__table__)
 CASES = cast(Table, CaseRow.__table__)
 AUDIT = cast(Table, AuditRow.__table__)
+LOGIN_FAILURES = cast(Table, LoginFailureRow.__table__)
+REPLICAS = cast(Table, ReplicaRow.__table__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.config.loading import load_yaml_model
 from edge.config.camera import SourceConfig
@@ -23,7 +23,15 @@ class OutboxConfig(_Strict):
 
 
 class AggregatorLink(_Strict):
-    endpoint: str = Field(description="ZeroMQ endpoint of the aggregator ingest, tcp://host:port.")
+    endpoint: str | None = Field(
+        None, description="ZeroMQ endpoint of the aggregator ingest, tcp://host:port."
+    )
+    endpoints: tuple[str, ...] = Field(
+        (),
+        description="Several ingest replicas instead of one endpoint: the box connects to all, "
+        "spreads messages over those that are up and keeps delivering while any one is.",
+        max_length=64,
+    )
     server_public_key: Path = Field(description="The aggregator's public key file (.key).")
     secret_key: Path = Field(description="This box's secret key file (.key_secret, mode 600).")
     max_in_flight: int = Field(64, ge=1, le=10_000)
@@ -50,10 +58,30 @@ class AggregatorLink(_Strict):
 
     @field_validator("endpoint")
     @classmethod
-    def _tcp(cls, v: str) -> str:
-        if not v.startswith(("tcp://", "ipc://")):
+    def _tcp(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("tcp://", "ipc://")):
             raise ValueError(f"endpoint '{v}' must start with tcp:// or ipc://")
         return v
+
+    @field_validator("endpoints")
+    @classmethod
+    def _tcp_all(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for endpoint in v:
+            cls._tcp(endpoint)
+        if len(set(v)) != len(v):
+            raise ValueError("endpoints lists an endpoint twice")
+        return v
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AggregatorLink:
+        if (self.endpoint is None) == (not self.endpoints):
+            raise ValueError("set either endpoint (one ingest) or endpoints (replicas), not both")
+        return self
+
+    @property
+    def ingest_endpoints(self) -> tuple[str, ...]:
+        """Every ingest endpoint the box connects to."""
+        return (self.endpoint,) if self.endpoint is not None else self.endpoints
 
     @field_validator("http_url")
     @classmethod

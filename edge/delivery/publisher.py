@@ -55,8 +55,17 @@ class Publisher:
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.RECONNECT_IVL, 200)
         s.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
+        # ZMTP pings: a replica that vanished without closing its connections (its machine
+        # lost power) is dropped from the round-robin within seconds, not at TCP's timeout.
+        s.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
         s.setsockopt(zmq.SNDHWM, self.link.max_in_flight * 4)
-        s.connect(self.link.endpoint)
+        # One DEALER connected to every ingest replica: libzmq sends round-robin over the
+        # peers that are connected (IMMEDIATE keeps messages off those that are not), and
+        # each reply comes back over the connection its message went out on. A message lost
+        # with a replica is resent after ack_timeout_s; the shared store makes that idempotent.
+        for endpoint in self.link.ingest_endpoints:
+            s.connect(endpoint)
         return s
 
     def _backoff_s(self, attempts: int) -> float:
@@ -161,7 +170,7 @@ class Publisher:
                 if connected != self.stats.connected:
                     log.info(
                         "aggregator %s: %s",
-                        self.link.endpoint,
+                        " ".join(self.link.ingest_endpoints),
                         "connected" if connected else "disconnected",
                     )
                 self.stats.connected = connected

@@ -86,8 +86,7 @@ class World:
         assert r.status_code == 200, r.text
 
     def present(self, media_id: str) -> bool:
-        found = self.media.locate(uuid.UUID(media_id))
-        return found is not None and found[0].is_file()
+        return self.media.present(uuid.UUID(media_id))
 
     def total(self) -> int:
         with self.engine.connect() as conn:

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from aggregator.api.deps import Services
-from aggregator.auth import ROLES, LoginLimiter, LoginPolicy
-from aggregator.db.models import USERS
+from aggregator.auth import ROLES
+from aggregator.db.models import LOGIN_FAILURES, USERS
+from aggregator.login_limiter import LoginLimiter, LoginPolicy
 from aggregator.main import ROUTERS, create_app
 from tests.apihelpers import login, make_services
 
@@ -116,10 +117,12 @@ def test_delays_double_and_are_bounded() -> None:
     assert [policy.delay_s(n, 3) for n in range(1, 9)] == [0, 0, 0, 1, 2, 4, 8, 8]
 
 
-def test_attempts_are_counted_before_the_check_and_refusals_are_not() -> None:
+def test_attempts_are_counted_before_the_check_and_refusals_are_not(
+    app_and_services: tuple[Any, Services],
+) -> None:
     """Finding 7: concurrent guesses all passed because failures were counted after the
     check; now the attempt is counted first, and a refused one does not extend the wait."""
-    limiter = LoginLimiter(LoginPolicy(first_delay_s=60.0))
+    limiter = LoginLimiter(app_and_services[1].engine, LoginPolicy(first_delay_s=60.0))
     allowed = [limiter.attempt("admin", "10.0.0.6") == 0 for _ in range(15)]
     assert allowed == [True] * 4 + [False] * 11  # as if 15 arrived before any check ended
     wait_s = limiter.attempt("admin", "10.0.0.6")
@@ -127,11 +130,16 @@ def test_attempts_are_counted_before_the_check_and_refusals_are_not() -> None:
     assert limiter.attempt("admin", "10.0.0.7") == 0
 
 
-def test_the_limiter_forgets_old_keys_beyond_its_bound() -> None:
-    limiter = LoginLimiter(LoginPolicy(max_keys=100))
-    for i in range(1000):
+def test_the_limiter_forgets_old_keys_beyond_its_bound(
+    app_and_services: tuple[Any, Services],
+) -> None:
+    engine = app_and_services[1].engine
+    limiter = LoginLimiter(engine, LoginPolicy(max_keys=100, prune_every_s=0.0))
+    for i in range(300):
         limiter.attempt(f"user{i}", f"10.1.{i // 250}.{i % 250}")
-    assert len(limiter._keys) <= 100
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(LOGIN_FAILURES)).scalar_one()
+    assert rows <= 100 + 2  # pruned before each attempt, which adds its two keys
 
 
 def _required_role(route: APIRoute) -> str | None:
@@ -154,7 +162,7 @@ def test_every_route_needs_login_and_its_role(app_and_services: tuple[Any, Servi
     anon = TestClient(app)
     checked = 0
     routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
-    walked = {(r.path, m) for r in routes for m in r.methods}
+    walked = {(r.path, m) for r in routes for m in r.methods or ()}
     documented = {(p, m.upper()) for p, ops in app.openapi()["paths"].items() for m in ops}
     assert documented <= walked, documented - walked  # no route escapes the walk
     for route in routes:
@@ -163,7 +171,7 @@ def test_every_route_needs_login_and_its_role(app_and_services: tuple[Any, Servi
         path = route.path.replace("{media_id}", str(uuid.uuid4())).replace(
             "{event_id}", str(uuid.uuid4())
         )
-        for method in route.methods:
+        for method in route.methods or ():
             r = anon.request(method, path, json={})
             assert r.status_code == 401, (method, route.path, r.status_code)
             if (route.path, method) in EDGE_TOKEN:

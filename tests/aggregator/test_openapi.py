@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 from aggregator.api.schemas.auth import Ability, Can, Role
 from aggregator.api.schemas.cases import CaseStatus
 from aggregator.api.schemas.events import DismissReason
-from aggregator.api.schemas.health import IngestStatus
+from aggregator.api.schemas.health import IngestStatus, ReplicaPublic
 from aggregator.auth import ROLES
 from aggregator.ingest import IngestStats
 from aggregator.main import create_app
+from aggregator.replicas import KINDS
 from aggregator.review import DISMISS_REASONS, TRANSITIONS
 from aggregator.store import EventStore, Received
 from contract import wire
@@ -109,8 +110,9 @@ def test_literal_types_match_the_rules_they_copy() -> None:
     assert get_args(DismissReason) == DISMISS_REASONS
     assert set(get_args(CaseStatus)) == set(TRANSITIONS)
     assert set(get_args(Ability)) == set(Can.model_fields)
-    counters = set(IngestStatus.model_fields) - {"running", "media"}
+    counters = set(IngestStatus.model_fields) - {"running", "media", "scope", "replicas"}
     assert counters == {f.name for f in fields(IngestStats)}
+    assert get_args(ReplicaPublic.model_fields["kind"].annotation) == KINDS
 
 
 @pytest.mark.parametrize("role", ROLES)

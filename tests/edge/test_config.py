@@ -64,10 +64,17 @@ def test_every_shipped_config_loads() -> None:
         load_camera_config(p)
     assert load_edge_config(root / "configs" / "edge-box.yaml").edge_id == "box-017"
     assert load_aggregator_config(root / "configs" / "aggregator.yaml").ingest.batch_max == 500
+    # The city-scale pair (deploy/compose.city.yaml): replicas, and evidence in a bucket.
+    city = load_edge_config(root / "configs" / "edge-box.city.yaml")
+    assert len(city.aggregator.ingest_endpoints) == 3
+    city_aggregator = load_aggregator_config(root / "configs" / "aggregator.city.yaml")
+    assert city_aggregator.media.store == "s3"
     assert {p.name for p in (root / "configs").glob("*.yaml")} == {
         "main-st-north.camera.yaml",
         "edge-box.yaml",
         "aggregator.yaml",
+        "edge-box.city.yaml",
+        "aggregator.city.yaml",
     }
 
 
@@ -190,3 +197,37 @@ def test_rule_class_must_survive_the_detection_filter(tmp_path: Path) -> None:
         ConfigError, match=r"cam\.yaml:9: unknown class 'persn'.*did you mean 'person'"
     ):
         RuleEngine(cfg, coco, "m")
+
+
+_LINK = "edge_id: b\naggregator:\n  server_public_key: a.key\n  secret_key: b.key_secret\n"
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("", r"either endpoint \(one ingest\) or endpoints \(replicas\)"),
+        (
+            "  endpoint: tcp://a:1\n  endpoints: [tcp://b:1]\n",
+            r"either endpoint \(one ingest\) or endpoints",
+        ),
+        ("  endpoints: [tcp://a:1, udp://b:1]\n", r"'udp://b:1' must start with tcp://"),
+        ("  endpoints: [tcp://a:1, tcp://a:1]\n", r"endpoints lists an endpoint twice"),
+    ],
+)
+def test_ingest_endpoints_are_one_or_a_list(tmp_path: Path, link: str, expected: str) -> None:
+    from edge.config.edge_box import load_edge_config
+
+    path = tmp_path / "box.yaml"
+    path.write_text(_LINK + link)
+    with pytest.raises(ConfigError, match=expected):
+        load_edge_config(path)
+
+
+def test_ingest_endpoints_list(tmp_path: Path) -> None:
+    from edge.config.edge_box import load_edge_config
+
+    path = tmp_path / "box.yaml"
+    path.write_text(_LINK + "  endpoints: [tcp://a:1, tcp://b:2]\n")
+    assert load_edge_config(path).aggregator.ingest_endpoints == ("tcp://a:1", "tcp://b:2")
+    path.write_text(_LINK + "  endpoint: tcp://a:1\n")
+    assert load_edge_config(path).aggregator.ingest_endpoints == ("tcp://a:1",)

@@ -236,9 +236,12 @@ def test_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
 # --- compose ------------------------------------------------------------------------------
 
 
+COMPOSE_FILES = ("compose.yaml", "compose.city.yaml")
+
+
 @cache
-def _compose() -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+def _compose(name: str = "compose.yaml") -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((DEPLOY / name).read_text())
     return doc
 
 
@@ -296,10 +299,11 @@ def test_compose_command_exists(service: str) -> None:
     assert any(config.is_relative_to(dst) for _, dst, _ in _mounts(svc)), config
 
 
-def test_compose_bind_mounts_exist() -> None:
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_compose_bind_mounts_exist(name: str) -> None:
     readme = (DEPLOY / "README.md").read_text()
     seen = 0
-    for svc in _compose()["services"].values():
+    for svc in _compose(name)["services"].values():
         for src, dst, mode in _mounts(svc):
             if not src.startswith((".", "/")):
                 continue
@@ -308,12 +312,41 @@ def test_compose_bind_mounts_exist() -> None:
             host = (DEPLOY / src).resolve()
             assert host.is_relative_to(REPO), f"{src} is outside the repository"
             rel = host.relative_to(DEPLOY).as_posix() if host.is_relative_to(DEPLOY) else None
-            if rel in OPERATOR_DIRS:
+            if rel is not None and rel.split("/")[0] in OPERATOR_DIRS and "/" in rel:
+                # A file the operator puts into an operator folder: the README names it.
+                assert rel.split("/", 1)[1] in readme, f"README must say how to create {src}"
+                assert mode == "ro", f"{src} holds configs and keys: mount it read-only"
+            elif rel in OPERATOR_DIRS:
                 assert OPERATOR_DIRS[rel] in readme, f"README must say how to create {src}"
                 assert mode == "ro", f"{src} holds configs and keys: mount it read-only"
             else:
                 assert host.exists(), f"{src} (mounted at {dst}) does not exist"
     assert seen >= 3
+
+
+def test_city_compose_runs_replicas_of_existing_commands() -> None:
+    """compose.city.yaml: 3 ingest replicas each with its replica id and probes, API
+    replicas behind a balancer that lists them all, object storage, PostgreSQL; every
+    command line exists, and its config file ships in configs/."""
+    services = _compose("compose.city.yaml")["services"]
+    ingest = [n for n in services if n.startswith("ingest-")]
+    api = [n for n in services if n.startswith("api-")]
+    assert len(ingest) >= 3
+    assert len(api) >= 2
+    assert {"postgres", "seaweedfs", "balancer", "edge"} <= set(services)
+    for name in ingest:
+        command = services[name]["command"]
+        assert command[command.index("--replica-id") + 1] == name
+        assert "8001/readyz" in services[name]["healthcheck"]["test"][3]
+    balancer = services["balancer"]["command"]
+    assert sorted(balancer[i + 1] for i, a in enumerate(balancer) if a == "--to") == sorted(
+        f"{n}:8000" for n in api
+    )
+    for name in (*ingest, *api, "edge"):
+        command = services[name]["command"]
+        check_command_line(command)
+        config = Path(command[command.index("--config") + 1])
+        assert (REPO / "configs" / config.name).is_file(), f"{config.name} is not in configs/"
 
 
 def test_compose_file_with_docker_compose() -> None:

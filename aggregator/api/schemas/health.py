@@ -52,11 +52,26 @@ class MediaStatus(BaseModel):
     last_prune_removed: int = Field(description="Files that run removed.")
 
 
+class ReplicaPublic(BaseModel):
+    """One aggregator process of the deployment (aggregator/replicas.py)."""
+
+    replica_id: str
+    kind: Literal["ingest", "api"]
+    endpoint: str = Field(description="Its ZeroMQ bind (ingest) or HTTP host:port (api).")
+    started_at: float = Field(description="Unix seconds.")
+    last_seen_at: float = Field(description="Unix seconds of its last beat (every second).")
+    live: bool = Field(description="Beat within the last 10 s; a killed replica turns stale.")
+
+
 class IngestStatus(BaseModel):
-    """Counters of the ZeroMQ ingest (aggregator.ingest.IngestStats) since the process
-    started; all zero when this process runs no ingest."""
+    """Counters of the ZeroMQ ingest (aggregator.ingest.IngestStats): of this process's
+    ingest since it started (`serve`, or an ingest replica's own port), or, in an API
+    replica, summed over the live ingest replicas (``scope``: fleet)."""
 
     running: bool
+    scope: Literal["process", "fleet"] = Field(
+        "process", description="process: this process's ingest; fleet: all live replicas'."
+    )
     received: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -73,6 +88,9 @@ class IngestStatus(BaseModel):
     edges: dict[str, IngestEdge] = Field(default_factory=dict, description="By edge id.")
     media: MediaStatus | None = Field(
         None, description="Evidence storage and retention; null when this process keeps none."
+    )
+    replicas: list[ReplicaPublic] = Field(
+        default_factory=list, description="Every aggregator process with a row, live or stale."
     )
 
 

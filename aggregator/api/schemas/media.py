@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from aggregator.api.schemas.common import ErrorPublic
 from contract.uploads import CONTENT_TYPES
 
 
@@ -30,5 +31,17 @@ DOWNLOAD_RESPONSE: dict[int | str, dict[str, Any]] = {
         "content": {
             t: {"schema": {"type": "string", "format": "binary"}} for t in CONTENT_TYPES.values()
         },
+    },
+    307: {
+        "description": "With media.s3.serve: redirect, a presigned URL of the object in the "
+        "bucket (valid for media.s3.presign_expiry_s); it answers Range requests itself.",
+    },
+}
+
+#: The refusals of a download, beyond the common ones.
+DOWNLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorPublic,
+        "description": "The evidence store (media.store: s3) cannot be read now.",
     },
 }

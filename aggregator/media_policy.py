@@ -1,0 +1,57 @@
+"""Which evidence retention may remove: the legal hold, and the order of eviction."""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+
+from aggregator.db.models import CASES, EVENTS, MEDIA
+from aggregator.review import OPEN_STATUSES
+
+
+def held() -> ColumnElement[bool]:
+    """The legal hold, for a query over MEDIA outer-joined to EVENTS: the evidence of a
+    confirmed event, or of an event in a case that is still open."""
+    in_open_case = (
+        select(CASES.c.id)
+        .where(CASES.c.id == EVENTS.c.case_id, CASES.c.status.in_(OPEN_STATUSES))
+        .exists()
+    )
+    return or_(EVENTS.c.review_status == "confirmed", in_open_case)
+
+
+WITH_EVENTS = MEDIA.join(EVENTS, EVENTS.c.event_id == MEDIA.c.event_id, isouter=True)
+
+
+def choose_victims(
+    candidates: Sequence[Any], by_edge: dict[str, int], excess: int, too_old: float
+) -> tuple[list[Any], int]:
+    """Of the unheld rows (oldest first), those to delete, and the bytes still over the
+    limit after: every row received before too_old, then while over the limit dismissed
+    ones, then the oldest of whichever edge holds the most."""
+    victims: list[Any] = []
+    per_edge: dict[str, deque[Any]] = {}
+
+    def take(row: Any) -> None:
+        nonlocal excess
+        victims.append(row)
+        by_edge[row.edge_id] -= row.size
+        excess -= row.size
+
+    for row in candidates:
+        if row.received_at < too_old or (row.dismissed and excess > 0):
+            take(row)
+        else:
+            per_edge.setdefault(row.edge_id, deque()).append(row)
+    heap = [(-by_edge[e], e) for e in per_edge]
+    heapq.heapify(heap)
+    while excess > 0 and heap:
+        _, edge = heapq.heappop(heap)
+        take(per_edge[edge].popleft())
+        if per_edge[edge]:
+            heapq.heappush(heap, (-by_edge[edge], edge))
+    return victims, excess
