@@ -101,6 +101,7 @@ def _watch(args: argparse.Namespace, rs: ReplicaSet, url: str) -> None:
                 next_report += 5
     except KeyboardInterrupt:
         print("stopping", flush=True)
+    print(f"{_stored(url)} event messages stored", flush=True)
 
 
 def main() -> None:
