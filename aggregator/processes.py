@@ -97,6 +97,22 @@ def _log_config() -> object:
     return None if json_logging() else LOGGING_CONFIG
 
 
+def _serve_with_ingest(
+    server: uvicorn.Server, ingest: IngestServer, maintenance: Maintenance, beacon: Beacon
+) -> None:
+    """Serve HTTP until a signal or until the ingest dies (the process is useless without
+    it), then stop maintenance, the ingest and the beacon, in that order."""
+    try:
+        _run_http(server, also_stop_when=ingest.join)
+    finally:
+        maintenance.stop()
+        ingest.stop()
+        ingest.join(5)
+        beacon.stop()
+    if ingest.error is not None:
+        raise StreetwatchError(f"ingest failed: {ingest.error}")
+
+
 def serve(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
     """The HTTP API and the ZeroMQ ingest in one process."""
     engine = _database(cfg)
@@ -111,16 +127,7 @@ def serve(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
     maintenance.start()
     server = uvicorn.Server(uvicorn_config(app, cfg.http, _log_config()))
     log.info("aggregator: http://%s:%d, ingest %s", cfg.http.host, cfg.http.port, cfg.ingest.bind)
-    try:
-        # The service is useless without its ingest: stop serving HTTP if it dies.
-        _run_http(server, also_stop_when=ingest.join)
-    finally:
-        maintenance.stop()
-        ingest.stop()
-        ingest.join(5)
-        beacon.stop()
-    if ingest.error is not None:
-        raise StreetwatchError(f"ingest failed: {ingest.error}")
+    _serve_with_ingest(server, ingest, maintenance, beacon)
 
 
 def run_ingest(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
@@ -151,15 +158,7 @@ def run_ingest(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
         probes.host,
         probes.port,
     )
-    try:
-        _run_http(server, also_stop_when=ingest.join)
-    finally:
-        maintenance.stop()
-        ingest.stop()
-        ingest.join(5)
-        beacon.stop()
-    if ingest.error is not None:
-        raise StreetwatchError(f"ingest failed: {ingest.error}")
+    _serve_with_ingest(server, ingest, maintenance, beacon)
 
 
 def run_api(cfg: AggregatorConfig, replica_id: str | None = None) -> None:

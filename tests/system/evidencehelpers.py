@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,3 +68,23 @@ def wait(what: str, condition: Callable[[], bool], timeout_s: float = 60) -> Non
             return
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+#: Loads a <video> from a same-origin URL in the page and waits until it can play.
+_PLAY_JS = """async (src) => {
+    const v = document.createElement('video');
+    v.muted = true; v.preload = 'auto'; v.src = src;
+    document.body.appendChild(v);
+    await new Promise((ok, fail) => {
+        v.oncanplay = ok; v.onerror = () => fail(new Error('error ' + v.error.code));
+        setTimeout(() => fail(new Error('timeout, readyState ' + v.readyState)), 15000);
+    });
+    return [v.readyState, v.duration];
+}"""
+
+
+def video_state(page: Any, src: str) -> tuple[float, float]:
+    """readyState and duration of src played in a real browser page (a Playwright Page);
+    fails after 15 s or on a media error."""
+    state = page.evaluate(_PLAY_JS, src)
+    return float(state[0]), float(state[1])

@@ -13,6 +13,7 @@ import pytest
 from tests.apihelpers import CHROMIUM_ARGS
 from tests.conftest import REPO
 from tests.deploy import Deployment, database
+from tests.system.evidencehelpers import video_state
 
 # Slow: replays into a real aggregator, and headless Chromium.
 pytestmark = pytest.mark.slow
@@ -132,19 +133,7 @@ def test_clip_plays_in_headless_chromium(delivered: tuple[Deployment, list[dict]
         page = context.new_page()
         page.goto(f"{d.url}/healthz")  # same origin as the media
         for ev in events:
-            duration = page.evaluate(
-                """async (src) => {
-                    const v = document.createElement('video');
-                    v.muted = true; v.preload = 'auto'; v.src = src;
-                    document.body.appendChild(v);
-                    await new Promise((ok, fail) => {
-                        v.oncanplay = ok; v.onerror = () => fail(new Error('error ' + v.error.code));
-                        setTimeout(() => fail(new Error('timeout, readyState ' + v.readyState)), 15000);
-                    });
-                    return [v.readyState, v.duration];
-                }""",
-                f"/api/v1/media/{ev['clip_id']}",
-            )
+            duration = video_state(page, f"/api/v1/media/{ev['clip_id']}")
             assert duration[0] >= 3  # HAVE_FUTURE_DATA: playable
             assert abs(duration[1] - clips[ev["clip_id"]]) <= 1.0
         browser.close()

@@ -22,6 +22,7 @@ from edge.evidence.media import MediaItem
 from tests.apihelpers import CHROMIUM_ARGS
 from tests.deploy import Deployment, database
 from tests.seaweed import S3Server, seaweedfs
+from tests.system.evidencehelpers import video_state
 from tests.system.test_evidence_delivery import _clip
 
 # Slow: SeaweedFS, aggregator and edge processes, killed and restarted, and a browser.
@@ -168,19 +169,7 @@ def _plays_in_chromium(d: Deployment, chromium: str, media_ids: list[str]) -> No
         page = context.new_page()
         page.goto(f"{d.url}/healthz")  # same origin as the media
         for mid in media_ids:
-            state = page.evaluate(
-                """async (src) => {
-                    const v = document.createElement('video');
-                    v.muted = true; v.preload = 'auto'; v.src = src;
-                    document.body.appendChild(v);
-                    await new Promise((ok, fail) => {
-                        v.oncanplay = ok; v.onerror = () => fail(new Error('error ' + v.error.code));
-                        setTimeout(() => fail(new Error('timeout, readyState ' + v.readyState)), 15000);
-                    });
-                    return [v.readyState, v.duration];
-                }""",
-                f"/api/v1/media/{mid}",
-            )
+            state = video_state(page, f"/api/v1/media/{mid}")
             assert state[0] >= 3  # HAVE_FUTURE_DATA: playable
             assert abs(state[1] - 2.0) <= 0.5  # 20 frames at 10 fps
         browser.close()
