@@ -27,7 +27,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from aggregator.core.config import IngestConfig
 from aggregator.edges import EdgeRegistry
 from aggregator.store import EventStore, Outcome, Received
-from contract import wire
+from contract import fleet, wire
 from contract.keys import load_pair
 from contract.vocabulary import EVENT_TYPES
 
@@ -256,7 +256,7 @@ class IngestServer(threading.Thread):
         if env.kind == wire.KIND_HEARTBEAT:
             s.heartbeats += 1
             try:
-                info["depth"] = wire.decode_heartbeat(env.payload).depth
+                info["depth"] = fleet.decode_heartbeat(env.payload).depth
             except wire.WireError as exc:
                 # Still answered: the edge is authenticated and alive, only its figure is bad.
                 s.malformed += 1

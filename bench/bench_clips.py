@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from contract.config.camera import ClipConfig
 from edge.camera.chain import CameraChain
 from edge.camera.detectors import build_detector
 from edge.config import load_camera_config, with_motion
-from edge.config.camera import ClipConfig
 from edge.detectors.catalog import load_manifest
 from edge.evidence.clips import ClipRecorder
 from edge.evidence.media import MediaItem

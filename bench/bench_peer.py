@@ -118,9 +118,9 @@ def run_ultralytics(
 def run_streetwatch(model: Path, video: Path, limit: int, warmup: int) -> dict[str, Any]:
     import cv2
 
+    from contract.config.camera import CameraConfig
     from edge.camera.chain import CameraChain
     from edge.camera.detectors import build_detector
-    from edge.config.camera import CameraConfig
     from edge.detectors.catalog import load_manifest
     from edge.sources import open_source
 

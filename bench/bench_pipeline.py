@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from contract.config.camera import CameraConfig, DetectionConfig, MotionConfig
 from edge.camera.chain import CameraChain
 from edge.camera.detectors import build_detector
-from edge.config.camera import CameraConfig, DetectionConfig, MotionConfig
 from edge.detectors import OnnxDetectorConfig
 from edge.detectors.catalog import load_manifest
 from edge.paths import assets_dir

@@ -34,3 +34,12 @@ EVENT_TYPES: tuple[str, ...] = (
     LITTER,
     CAMERA_OFFLINE,
 )
+
+#: Operating modes every city has (contract/config/modes.py; a city may define more in the
+#: aggregator config). Events carry the mode they were raised under.
+PEACETIME = "peacetime"
+ALERT = "alert"
+EMERGENCY = "emergency"
+#: The drill variant of emergency: rehearsed with real cameras, kept out of real figures.
+DRILL = "drill"
+MODES: tuple[str, ...] = (PEACETIME, ALERT, EMERGENCY, DRILL)

@@ -7,7 +7,10 @@ implementations. One ZeroMQ multipart message per lifecycle event, DEALER (edge)
     [b"SW", version:1 byte, kind:1 byte, edge_id:utf-8, seq:8 bytes big-endian, payload]
 
 kind E: event, payload msgpack (below). A: ack of seq. N: negative ack of seq, payload the
-reason (utf-8). H: heartbeat (either way), seq 0, payload msgpack {depth} or empty.
+reason (utf-8). H: heartbeat (either way), seq 0; from an edge its payload is its fleet status
+(contract/fleet.py), from the aggregator empty. C: a camera's config and operating mode, from
+the aggregator (seq: the push's number). R: the edge's report on a push (same seq): applied,
+or refused and rolled back. contract/fleet.py has the C, R and H payloads.
 The edge id frame must equal the id the aggregator authenticated from the CURVE key; the
 payload never names the edge.
 """
@@ -23,12 +26,13 @@ from typing import Any
 
 import msgpack
 
-from contract.vocabulary import PHASES, SEVERITIES, Phase, Severity
+from contract.vocabulary import PEACETIME, PHASES, SEVERITIES, Phase, Severity
 
 MAGIC = b"SW"
 VERSION = 1
 KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT = b"E", b"A", b"N", b"H"
-KINDS = {KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT}
+KIND_CONFIG, KIND_REPORT = b"C", b"R"
+KINDS = {KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT, KIND_CONFIG, KIND_REPORT}
 #: The protocol's frame count (the ROUTER sees its routing id in front of them).
 FRAMES = 6
 #: The largest payload, which is the largest frame of any legal message.
@@ -45,6 +49,7 @@ MAX_RULE_CHARS = 64
 MAX_UNIT_CHARS = 32
 MAX_STAGE_CHARS = 64
 MAX_LABEL_CHARS = 64
+MAX_MODE_CHARS = 32
 #: The longest of the texts above.
 MAX_TEXT = 64
 MAX_BOXES = 64
@@ -89,6 +94,9 @@ class WireEvent:
     created_wall: float  # Unix time the edge created the message, for end-to-end latency
     clip_id: str | None = None  # evidence uploaded separately over HTTP
     snapshot_id: str | None = None
+    #: The operating mode the event was raised under, and whether that mode is a drill.
+    mode: str = PEACETIME
+    drill: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +118,8 @@ class WireEvent:
             "created_wall": self.created_wall,
             "clip_id": self.clip_id,
             "snapshot_id": self.snapshot_id,
+            "mode": self.mode,
+            "drill": self.drill,
         }
 
 
@@ -188,6 +198,10 @@ def encode_event(ev: WireEvent) -> bytes:
         body["m"] = uuid.UUID(ev.clip_id).bytes
     if ev.snapshot_id is not None:
         body["n"] = uuid.UUID(ev.snapshot_id).bytes
+    if ev.mode != PEACETIME:
+        body["o"] = ev.mode
+    if ev.drill:
+        body["x"] = True
     out: bytes = msgpack.packb(body, use_bin_type=True)
     return out
 
@@ -213,7 +227,28 @@ def _num(d: dict[str, Any], key: str, what: str, optional: bool = False) -> floa
 
 
 _KEYS = frozenset(
-    {"i", "t", "p", "c", "z", "r", "ts", "st", "v", "u", "s", "b", "l", "g", "k", "w", "m", "n"}
+    {
+        "i",
+        "t",
+        "p",
+        "c",
+        "z",
+        "r",
+        "ts",
+        "st",
+        "v",
+        "u",
+        "s",
+        "b",
+        "l",
+        "g",
+        "k",
+        "w",
+        "m",
+        "n",
+        "o",
+        "x",
+    }
 )
 
 
@@ -287,6 +322,9 @@ def decode_event(payload: bytes) -> WireEvent:
     extra = set(d) - _KEYS
     if extra:
         raise WireError(f"unknown payload keys {sorted(map(str, extra))}")
+    drill = d.get("x", False)
+    if not isinstance(drill, bool):
+        raise WireError("drill must be true or false")
     return WireEvent(
         event_id=str(uuid.UUID(bytes=d["i"])),
         type=str(_text(d, "t", "type", MAX_TYPE_CHARS)),
@@ -306,42 +344,6 @@ def decode_event(payload: bytes) -> WireEvent:
         created_wall=float(_num(d, "w", "created_wall") or 0.0),
         clip_id=clip_id,
         snapshot_id=snapshot_id,
+        mode=str(_text(d, "o", "mode", MAX_MODE_CHARS, optional=True) or PEACETIME),
+        drill=drill,
     )
-
-
-#: An outbox depth beyond this is not a real queue; it also keeps the value in a signed int64.
-MAX_DEPTH = 2**62
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """An edge's periodic sign of life; ``depth`` is its outbox depth, None when not reported."""
-
-    depth: int | None = None
-
-
-def encode_heartbeat(hb: Heartbeat) -> bytes:
-    """The heartbeat payload: msgpack ``{"depth": n}``, or empty when there is no depth."""
-    if hb.depth is None:
-        return b""
-    out: bytes = msgpack.packb({"depth": hb.depth}, use_bin_type=True)
-    return out
-
-
-def decode_heartbeat(payload: bytes) -> Heartbeat:
-    """Validate a heartbeat payload; WireError names what is wrong (the depth must be a
-    non-negative integer, so nothing downstream ever sees a string or bytes there)."""
-    if not payload:
-        return Heartbeat()
-    try:
-        d = msgpack.unpackb(payload, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several types for garbage
-        raise WireError(f"heartbeat payload is not msgpack ({type(exc).__name__})") from None
-    if not isinstance(d, dict) or set(d) - {"depth"}:
-        raise WireError("heartbeat payload must be a map with at most the key 'depth'")
-    depth = d.get("depth")
-    if depth is None:
-        return Heartbeat()
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth <= MAX_DEPTH:
-        raise WireError(f"heartbeat depth must be an integer from 0 to {MAX_DEPTH}")
-    return Heartbeat(depth=depth)

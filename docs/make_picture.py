@@ -8,10 +8,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from contract.config.camera import CameraConfig
 from edge.camera.chain import CameraChain
 from edge.camera.detectors import build_detector
 from edge.config import load_camera_config
-from edge.config.camera import CameraConfig
 from edge.detectors.catalog import load_manifest
 from edge.evidence.annotate import Annotator
 from edge.paths import assets_dir, project_root

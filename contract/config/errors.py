@@ -36,15 +36,27 @@ def _clean_loc(loc: tuple[str | int, ...], data: Any) -> Loc:
     return tuple(out)
 
 
-def config_error_from_validation(doc: YamlDocument, exc: ValidationError) -> ConfigError:
-    parts = []
+def problems(exc: ValidationError, data: Any) -> list[tuple[Loc, str]]:
+    """Each error of ``exc`` as (where in ``data``, what is wrong), in the words a config
+    author reads: union tags pydantic adds are dropped, unknown keys are named."""
+    out = []
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(tuple(err["loc"]), doc.data)
+        loc = _clean_loc(tuple(err["loc"]), data)
         msg = err["msg"]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             # Point at the tag itself, which is where the mistake is.
             loc = (*loc, str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         if err["type"] == "extra_forbidden":
             msg = f"unknown key '{loc[-1]}'" if loc else "unknown key"
-        parts.append(f"{doc.where(loc)}: {_dotted(loc)}: {msg}")
+        out.append((loc, msg))
+    return out
+
+
+def field_path(loc: Loc) -> str:
+    """``zones[0].rules[1].min_count``: a field as errors name it."""
+    return _dotted(loc)
+
+
+def config_error_from_validation(doc: YamlDocument, exc: ValidationError) -> ConfigError:
+    parts = [f"{doc.where(loc)}: {_dotted(loc)}: {msg}" for loc, msg in problems(exc, doc.data)]
     return ConfigError("; ".join(parts))

@@ -16,7 +16,8 @@ from types import TracebackType
 import numpy as np
 import numpy.typing as npt
 
-from edge.config.camera import CameraConfig
+from contract.config.camera import CameraConfig
+from contract.config.rules import LeftObjectRuleConfig
 from edge.detectors import Detector
 from edge.detectors.detections import Detections
 from edge.detectors.filter import DetectionFilter
@@ -27,7 +28,6 @@ from edge.pipeline.motion import MotionGate, MotionTracker
 from edge.pipeline.tracking import Tracker
 from edge.pipeline.zones import Zone
 from edge.rules.base import IdFactory
-from edge.rules.config import LeftObjectRuleConfig
 from edge.rules.engine import RuleEngine, new_uuid
 from edge.rules.events import Event
 from edge.sources.base import Frame

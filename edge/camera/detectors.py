@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from edge.config.camera import CameraConfig
+from contract.config.camera import CameraConfig
 from edge.detectors import Detector, create_detector
 from edge.detectors.catalog import Manifest
 

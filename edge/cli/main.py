@@ -87,9 +87,9 @@ def detect(
     """Detect objects in an image, or in the first frame of a video, stream or camera (PATH)."""
     import cv2
 
+    from contract.config.camera import CameraConfig, DetectionConfig, ReconnectConfig, SourceConfig
     from edge.camera.chain import CameraChain
     from edge.camera.detectors import build_detector
-    from edge.config.camera import CameraConfig, DetectionConfig, ReconnectConfig, SourceConfig
     from edge.detectors import OnnxDetectorConfig
     from edge.detectors.catalog import load_manifest
     from edge.evidence.annotate import Annotator

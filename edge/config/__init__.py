@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contract.config.camera import CameraConfig
 from contract.config.loading import load_yaml_model
-from edge.config.camera import CameraConfig
 
 __all__ = ["CameraConfig", "load_camera_config", "with_motion"]
 

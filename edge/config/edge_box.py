@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.config.camera import SourceConfig
 from contract.config.loading import load_yaml_model
-from edge.config.camera import SourceConfig
 
 
 class _Strict(BaseModel):

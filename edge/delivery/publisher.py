@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import zmq
 
-from contract import wire
+from contract import fleet, wire
 from contract.keys import load_pair, load_public
 from edge.config.edge_box import EdgeBoxConfig
 from edge.delivery.outbox import Outbox
@@ -154,7 +154,7 @@ class Publisher:
                         wire.KIND_HEARTBEAT,
                         edge_id,
                         0,
-                        wire.encode_heartbeat(wire.Heartbeat(depth)),
+                        fleet.encode_heartbeat(fleet.Heartbeat(depth)),
                     )
                     with contextlib.suppress(zmq.Again):  # not connected: skip this beat
                         sock.send_multipart(beat, zmq.NOBLOCK)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contract.config.detector import DetectorConfig, OnnxDetectorConfig
 from edge.detectors.base import Detector
-from edge.detectors.config import DetectorConfig, OnnxDetectorConfig
 
 if TYPE_CHECKING:
     from edge.detectors.catalog import Manifest

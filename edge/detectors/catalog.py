@@ -14,71 +14,14 @@ from __future__ import annotations
 import os
 import urllib.request
 from collections.abc import Callable
-from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from contract.config.errors import config_error_from_validation
-from contract.config.yaml_source import read_yaml
+from contract.config.manifest import Manifest, ModelEntry, load_manifest
 from contract.files import sha256_of
 from edge.errors import ModelError
+
+__all__ = ["Manifest", "ModelEntry", "load_manifest"]
 from edge.paths import ASSETS_ENV, assets_dir, checkout_root
-
-#: The package whose data file is the model manifest (models/ in the checkout).
-MANIFEST_PACKAGE = "streetwatch_models"
-MANIFEST_FILE = "manifest.yaml"
-
-
-class ModelEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    file: str
-    family: Literal["yolox", "yolov8"]
-    input_wh: tuple[int, int]
-    classes: str
-    url: str | None = None
-    sha256: str | None = None
-    licence: str
-    notes: str = ""
-
-
-class Manifest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    models: dict[str, ModelEntry]
-    class_lists: dict[str, list[str]]
-
-    def entry_for_file(self, path: Path) -> tuple[str, ModelEntry] | None:
-        for name, entry in self.models.items():
-            if entry.file == path.name:
-                return name, entry
-        return None
-
-    def class_names(self, entry: ModelEntry) -> tuple[str, ...]:
-        return tuple(self.class_lists[entry.classes])
-
-
-def load_manifest(path: Path | None = None) -> Manifest:
-    """The manifest at path, else the installed one (models/manifest.yaml in a checkout)."""
-    if path is not None:
-        doc = read_yaml(path)
-    else:
-        try:
-            installed = files(MANIFEST_PACKAGE).joinpath(MANIFEST_FILE)
-        except ModuleNotFoundError:
-            raise ModelError(
-                f"the model manifest's package {MANIFEST_PACKAGE} is not installed: reinstall "
-                "streetwatch (in a checkout: pip install -e '.[dev]')"
-            ) from None
-        # A real file for any install pip makes; a temporary copy only for zipped packages.
-        with as_file(installed) as manifest_file:
-            doc = read_yaml(manifest_file)
-    try:
-        return Manifest.model_validate(doc.data)
-    except ValidationError as exc:
-        raise config_error_from_validation(doc, exc) from None
 
 
 def search_dirs() -> list[Path]:

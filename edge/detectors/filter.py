@@ -6,8 +6,8 @@ import difflib
 
 import numpy as np
 
+from contract.config.camera import CameraConfig
 from contract.errors import ConfigError
-from edge.config.camera import CameraConfig
 from edge.detectors.detections import Detections
 
 

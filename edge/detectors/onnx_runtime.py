@@ -11,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from contract.config.detector import OnnxDetectorConfig
 from edge.detectors.base import Detector
 from edge.detectors.catalog import Manifest, resolve_model
-from edge.detectors.config import OnnxDetectorConfig
 from edge.detectors.detections import Detections
 from edge.detectors.layouts import make_layout, recognise_layout
 from edge.detectors.letterbox import Letterbox

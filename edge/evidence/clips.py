@@ -21,8 +21,8 @@ import av
 import cv2
 import numpy as np
 
+from contract.config.camera import ClipConfig, PrivacyConfig
 from contract.files import sha256_of
-from edge.config.camera import ClipConfig, PrivacyConfig
 from edge.detectors.detections import Detections
 from edge.evidence.media import MediaItem
 from edge.evidence.privacy import blur_boxes

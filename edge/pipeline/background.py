@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config.camera import BackgroundConfig
+from contract.config.camera import BackgroundConfig
 from edge.rules.base import iou_matrix
 
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config.camera import MotionConfig
+from contract.config.camera import MotionConfig
 from edge.detectors.detections import Detections
 
 Grey = npt.NDArray[np.uint8]

@@ -13,7 +13,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from edge.config.camera import TrackingConfig
+from contract.config.camera import TrackingConfig
 from edge.detectors.detections import Detections
 
 # ByteTrack counts its lost-track buffer in frames of a 30 fps video.

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config.camera import ZoneConfig
+from contract.config.camera import ZoneConfig
 
 
 class Zone:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from contract.config.rules import CountRuleConfig
 from edge.rules.base import IdFactory, Rule, ZoneFrame, box_tuple
-from edge.rules.config import CountRuleConfig
 from edge.rules.events import Event, RuleContext
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from contract.config.rules import DwellRuleConfig
 from edge.rules.base import IdFactory, Rule, ZoneFrame, box_tuple
-from edge.rules.config import DwellRuleConfig
 from edge.rules.events import Event, RuleContext, Severity
 from edge.rules.sites import Cooldown, Site, SiteMemory
 from edge.rules.stillness import Stillness

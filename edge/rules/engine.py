@@ -7,13 +7,13 @@ import uuid
 import numpy as np
 import numpy.typing as npt
 
+from contract.config.camera import CameraConfig
+from contract.config.rules import CountRuleConfig, DwellRuleConfig, LeftObjectRuleConfig
 from contract.errors import ConfigError
-from edge.config.camera import CameraConfig
 from edge.detectors.detections import Detections
 from edge.detectors.filter import check_class_name
 from edge.pipeline.zones import Zone
 from edge.rules.base import IdFactory, Rule, ZoneFrame
-from edge.rules.config import CountRuleConfig, DwellRuleConfig, LeftObjectRuleConfig
 from edge.rules.count import CountRule
 from edge.rules.dwell import DwellRule
 from edge.rules.events import Event, RuleContext

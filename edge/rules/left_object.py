@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from contract.config.rules import LeftObjectRuleConfig
 from edge.rules.base import IdFactory, Rule, ZoneFrame, box_tuple, iou_matrix
-from edge.rules.config import LeftObjectRuleConfig
 from edge.rules.events import Event, RuleContext
 from edge.rules.sites import Cooldown, Site, SiteMemory
 from edge.rules.stillness import Stillness

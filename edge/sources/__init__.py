@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from edge.config.camera import ReconnectConfig, SourceConfig
+from contract.config.camera import ReconnectConfig, SourceConfig
 from edge.sources.base import Frame, FrameSource, SourceState
 from edge.sources.image import IMAGE_SUFFIXES, ImageSource
 from edge.sources.live import LiveSource, StateCallback

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from edge.config.camera import ReconnectConfig
+from contract.config.camera import ReconnectConfig
 from edge.errors import SourceError
 from edge.sources.base import Frame, FrameSource, SourceState
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contract.config.camera import CameraConfig
 from contract.config.errors import config_error_from_validation
 from contract.config.yaml_source import read_yaml
 from contract.errors import ConfigError
-from edge.config.camera import CameraConfig
 from edge.rules.events import Event
 from edge.tools.replay import ReplayOutputs, ReplaySummary, replay_file
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from contract.config.camera import CameraConfig
 from contract.errors import StreetwatchError
 from edge.camera.chain import CameraChain, EventSink, EvidenceTarget, FrameResult, ResultSink
 from edge.camera.detectors import build_detector
-from edge.config.camera import CameraConfig
 from edge.config.edge_box import load_edge_config
 from edge.delivery.sender import Delivery
 from edge.detectors import Detector

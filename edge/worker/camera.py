@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.config.camera import CameraConfig, ReconnectConfig, SourceConfig
+from contract.config.camera import CameraConfig, ReconnectConfig, SourceConfig
 from edge.errors import SourceError
 from edge.rules.events import Event
 from edge.sources import is_live, open_source

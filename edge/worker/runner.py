@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contract.config.camera import SourceConfig
 from contract.errors import ConfigError, StreetwatchError
 from edge.camera.detectors import shared_detectors
 from edge.config import CameraConfig, load_camera_config
-from edge.config.camera import SourceConfig
 from edge.config.edge_box import EdgeBoxConfig
 from edge.detectors.catalog import Manifest
 from edge.worker.camera import CameraFeed

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config.camera import ClipConfig, PrivacyConfig
+from contract.config.camera import ClipConfig, PrivacyConfig
 from edge.detectors.detections import Detections
 from edge.evidence.clips import ClipRecorder
 from edge.evidence.media import MediaItem

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.config.manifest import MANIFEST_PACKAGE
 from contract.files import sha256_of
 from edge.detectors import catalog as model_catalog
 from edge.detectors.catalog import (
@@ -26,7 +27,7 @@ from tests.conftest import REPO
 def test_the_manifest_package_is_the_checkouts_models_folder() -> None:
     # Editable install: package data read through importlib.resources is models/ itself, so
     # an edit to models/manifest.yaml is what load_manifest() reads, with no reinstall.
-    assert Path(str(files(model_catalog.MANIFEST_PACKAGE))) == REPO / "models"
+    assert Path(str(files(MANIFEST_PACKAGE))) == REPO / "models"
     edited = REPO / "models" / "manifest.yaml"
     assert load_manifest() == load_manifest(edited)
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config.camera import MotionConfig
+from contract.config.camera import MotionConfig
 from edge.detectors.detections import Detections
 from edge.pipeline.motion import MotionGate, MotionTracker
 from edge.sources import open_source

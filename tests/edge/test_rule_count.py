@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.rules.config import CountRuleConfig, expand_preset
+from contract.config.rules import CountRuleConfig, expand_preset
 from edge.rules.count import CountRule
 from tests.rules_helpers import box, ctx, ids, run, times
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.rules.config import DwellRuleConfig, expand_preset
+from contract.config.rules import DwellRuleConfig, expand_preset
 from edge.rules.dwell import DwellRule
 from tests.rules_helpers import box, ctx, ids, run, times
 

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config.camera import BackgroundConfig
+from contract.config.camera import BackgroundConfig
+from contract.config.rules import LeftObjectRuleConfig, expand_preset
 from edge.pipeline.background import StaticForeground
-from edge.rules.config import LeftObjectRuleConfig, expand_preset
 from edge.rules.left_object import LeftObjectRule
 from tests.rules_helpers import box, ctx, frame, ids, run, times
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config.camera import ReconnectConfig, SourceConfig
+from contract.config.camera import ReconnectConfig, SourceConfig
 from edge.errors import SourceError
 from edge.sources import SourceState, is_live, open_source, source_kind
 from edge.sources.live import LiveSource, redact

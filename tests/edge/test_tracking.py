@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config.camera import TrackingConfig
+from contract.config.camera import TrackingConfig
 from edge.detectors.detections import Detections
 from edge.pipeline.tracking import Tracker
 from tests.conftest import REPO, run_edge

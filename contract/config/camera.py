@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from contract.config.detector import DetectorConfig, OnnxDetectorConfig
+from contract.config.rules import RuleConfig, expand_preset
 from contract.config.yaml_source import Loc, YamlDocument
-from edge.detectors.config import DetectorConfig, OnnxDetectorConfig
-from edge.rules.config import RuleConfig, expand_preset
 
 Probability = Annotated[float, Field(gt=0.0, le=1.0)]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -97,6 +97,27 @@ class MotionConfig(Strict):
     moving_hold_s: float = Field(1.0, ge=0, description="A track that moved counts this long.")
 
 
+def _orient(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _self_intersection(pts: list[tuple[float, float]]) -> tuple[int, int] | None:
+    """The first pair of non-adjacent edges that properly cross, or None. O(n^2): zones are
+    drawn by hand and have tens of points, not thousands."""
+    n = len(pts)
+    for i in range(n):
+        a, b = pts[i], pts[(i + 1) % n]
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # the closing edge shares the first point
+            c, d = pts[j], pts[(j + 1) % n]
+            d1, d2 = _orient(a, b, c), _orient(a, b, d)
+            d3, d4 = _orient(c, d, a), _orient(c, d, b)
+            if d1 * d2 < 0 and d3 * d4 < 0:
+                return i, j
+    return None
+
+
 class ZoneConfig(Strict):
     name: str
     units: Literal["normalized", "pixels"] = Field(
@@ -136,6 +157,13 @@ class ZoneConfig(Strict):
             area2 += x1 * y2 - x2 * y1
         if abs(area2) < 1e-9:
             raise ValueError("polygon has zero area (points are collinear or repeated)")
+        crossing = _self_intersection(pts)
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(
+                f"polygon crosses itself: edge {i}-{i + 1} crosses edge {j}-{(j + 1) % len(pts)} "
+                "(list the points in order around the zone)"
+            )
         names = [r.name for r in self.rules]
         for n in names:
             if names.count(n) > 1:

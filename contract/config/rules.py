@@ -72,6 +72,10 @@ class _RuleBase(BaseModel):
     update_interval_s: float = Field(
         30.0, gt=0, description="Send an update this often while active."
     )
+    modes: list[str] | None = Field(
+        None,
+        description="Operating modes this rule runs in (e.g. [emergency]); null: every mode.",
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> _RuleBase:
