@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from aggregator.cli_fleet import configs, modes
 from contract.cli import (
     LOG_LEVELS,
     UserErrorGroup,
@@ -167,7 +168,9 @@ def media_prune(config_path: Path) -> None:
     from aggregator.media import MediaStore
 
     cfg, engine = _database(config_path)
-    n = MediaStore(cfg.media, engine).prune()
+    n = MediaStore(
+        cfg.media, engine, max_age_days_by_mode=cfg.modes.evidence_max_age_days()
+    ).prune()
     click.echo(f"removed {n} evidence files")
 
 
@@ -273,6 +276,9 @@ def cameras() -> None:
 @click.option("--lat", type=click.FloatRange(-90, 90), default=None, help="Latitude, degrees.")
 @click.option("--lon", type=click.FloatRange(-180, 180), default=None, help="Longitude, degrees.")
 @click.option("--grid-cell", default="", help="The city's grid cell code for the location.")
+@click.option(
+    "--group", default="", help="A camera group operating modes can be switched for (group:NAME)."
+)
 def cameras_set(
     config_path: Path,
     camera_id: str,
@@ -280,8 +286,9 @@ def cameras_set(
     lat: float | None,
     lon: float | None,
     grid_cell: str,
+    group: str,
 ) -> None:
-    """Record or change a camera's location."""
+    """Record or change a camera's location and group."""
     from sqlalchemy import delete
 
     from aggregator.db.models import CAMERAS
@@ -290,10 +297,15 @@ def cameras_set(
         conn.execute(delete(CAMERAS).where(CAMERAS.c.camera_id == camera_id))
         conn.execute(
             CAMERAS.insert().values(
-                camera_id=camera_id, address=address, lat=lat, lon=lon, grid_cell=grid_cell
+                camera_id=camera_id,
+                address=address,
+                lat=lat,
+                lon=lon,
+                grid_cell=grid_cell,
+                camera_group=group,
             )
         )
-    click.echo(f"camera {camera_id}: {address or '-'} ({lat}, {lon}) {grid_cell}")
+    click.echo(f"camera {camera_id}: {address or '-'} ({lat}, {lon}) {grid_cell} {group}".rstrip())
 
 
 @cli.group()
@@ -317,6 +329,10 @@ def keys_generate(directory: Path, name: str) -> None:
 
     public, secret = generate(directory, name)
     click.echo(f"{public}\n{secret}")
+
+
+cli.add_command(modes)
+cli.add_command(configs)
 
 
 def main() -> None:

@@ -9,6 +9,10 @@ No message can hold up the others: frames over the largest legal one make libzmq
 peer, messages of too many frames are read to their end and discarded, payloads are checked
 against the columns when decoded, and a batch the database still refuses is split until the
 message it refuses is alone, which is nacked while the rest are committed and acknowledged.
+
+Fleet control rides on the heartbeats: each is answered with H and may bring C pushes of
+cameras' desired configs and modes; the edges' R reports are noted for the beacon
+(aggregator/fleet/link.py). Neither waits on the database.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from sqlalchemy import exc as sa_exc
 from zmq.auth.thread import ThreadAuthenticator
 
 from aggregator.core.config import IngestConfig
+from aggregator.core.fleet_config import FleetConfig, ModesConfig
 from aggregator.edges import EdgeRegistry
+from aggregator.fleet.link import FleetLink
 from aggregator.store import EventStore, Outcome, Received
 from contract import fleet, wire
 from contract.keys import load_pair
@@ -54,6 +60,10 @@ class IngestStats:
     heartbeats: int = 0
     batches: int = 0
     db_errors: int = 0
+    #: Fleet control: config pushes sent, and the edges' reports on them (matched to a push).
+    pushes_sent: int = 0
+    reports_ok: int = 0
+    reports_refused: int = 0
     #: Newly stored event messages by event type (duplicates not counted); types outside the
     #: known ones count under OTHER_TYPE, so an edge cannot add keys (or metric series).
     by_type: dict[str, int] = field(default_factory=dict)
@@ -116,9 +126,13 @@ class IngestServer(threading.Thread):
         store: EventStore,
         registry: EdgeRegistry,
         known_types: Collection[str] = EVENT_TYPES,
+        fleet_cfg: FleetConfig | None = None,
+        modes: ModesConfig | None = None,
     ) -> None:
         """known_types: the event types counted under their own name in by_type (the
-        vocabulary's and those with a case category); the rest count as OTHER_TYPE."""
+        vocabulary's and those with a case category); the rest count as OTHER_TYPE.
+        fleet_cfg and modes (defaults when None): how edges are brought to their cameras'
+        desired configs and modes (aggregator/fleet/)."""
         super().__init__(name="ingest", daemon=True)
         self.cfg = cfg
         self.store = store
@@ -129,6 +143,7 @@ class IngestServer(threading.Thread):
         self._stop_event = threading.Event()
         self._ctx = zmq.Context()
         self.error: BaseException | None = None
+        self.fleet = FleetLink(store.engine, fleet_cfg or FleetConfig(), modes or ModesConfig())
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -168,6 +183,7 @@ class IngestServer(threading.Thread):
         sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_PAYLOAD_BYTES + CURVE_FRAME_OVERHEAD_BYTES)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
         sock.bind(self.cfg.bind)
+        self.fleet.start()
         self.ready.set()
         log.info("ingest listening on %s", self.cfg.bind)
         batch: list[tuple[bytes, Received]] = []
@@ -196,6 +212,7 @@ class IngestServer(threading.Thread):
                     self._commit(sock, batch)
                     batch = []
         finally:
+            self.fleet.stop()
             sock.close(0)
             auth.stop()
             self._ctx.term()
@@ -254,18 +271,10 @@ class IngestServer(threading.Thread):
         info = s.edges.setdefault(edge_id, {"last_heard": 0.0, "depth": None, "max_seq": 0})
         info["last_heard"] = time.time()
         if env.kind == wire.KIND_HEARTBEAT:
-            s.heartbeats += 1
-            try:
-                info["depth"] = fleet.decode_heartbeat(env.payload).depth
-            except wire.WireError as exc:
-                # Still answered: the edge is authenticated and alive, only its figure is bad.
-                s.malformed += 1
-                info["depth"] = None
-                if s.malformed % 1000 == 1:
-                    log.warning(
-                        "bad heartbeat from %s: %s (%d malformed)", edge_id, exc, s.malformed
-                    )
-            sock.send_multipart([routing_id, *wire.frames(wire.KIND_HEARTBEAT, edge_id, 0)])
+            self._heartbeat(sock, routing_id, edge_id, env.payload, info)
+            return None
+        if env.kind == wire.KIND_REPORT:
+            self._report(edge_id, env)
             return None
         if env.kind != wire.KIND_EVENT:
             s.malformed += 1
@@ -287,6 +296,52 @@ class IngestServer(threading.Thread):
             return None
         info["max_seq"] = max(info["max_seq"], env.seq)
         return routing_id, Received(edge_id, env.seq, event)
+
+    def _heartbeat(
+        self,
+        sock: zmq.Socket[bytes],
+        routing_id: bytes,
+        edge_id: str,
+        payload: bytes,
+        info: dict[str, Any],
+    ) -> None:
+        """Answer with H, note what the edge says, and push each camera that runs other than
+        its desired state (aggregator/fleet/reconcile.py)."""
+        s = self.stats
+        s.heartbeats += 1
+        try:
+            hb = fleet.decode_heartbeat(payload)
+        except wire.WireError as exc:
+            hb = None
+            self._malformed(edge_id, "heartbeat", exc)
+        # Answered even when bad: the edge is authenticated and alive, only its figures are not.
+        sock.send_multipart([routing_id, *wire.frames(wire.KIND_HEARTBEAT, edge_id, 0)])
+        info["depth"] = None if hb is None else hb.depth
+        if hb is None:
+            return
+        info["software"], info["source"] = hb.software, hb.source
+        for frames in self.fleet.on_heartbeat(edge_id, hb):
+            sock.send_multipart([routing_id, *frames])
+            s.pushes_sent += 1
+
+    def _report(self, edge_id: str, env: wire.Envelope) -> None:
+        """An edge's report on a push (aggregator/fleet/link.py)."""
+        try:
+            report = fleet.decode_report(env.payload)
+        except wire.WireError as exc:
+            self._malformed(edge_id, "config report", exc)
+            return
+        if self.fleet.on_report(edge_id, env.seq, report):
+            if report.ok:
+                self.stats.reports_ok += 1
+            else:
+                self.stats.reports_refused += 1
+
+    def _malformed(self, edge_id: str, what: str, exc: Exception) -> None:
+        s = self.stats
+        s.malformed += 1
+        if s.malformed % 1000 == 1:
+            log.warning("bad %s from %s: %s (%d malformed)", what, edge_id, exc, s.malformed)
 
     def _commit(self, sock: zmq.Socket[bytes], batch: list[tuple[bytes, Received]]) -> None:
         """Store the batch and answer every message in it, or (when the database itself fails)

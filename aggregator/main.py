@@ -14,7 +14,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from aggregator.api import auth, cases, events, health, media, metrics, open311, stats
+from aggregator.api import (
+    auth,
+    cases,
+    configs,
+    drills,
+    events,
+    fleet,
+    health,
+    media,
+    metrics,
+    modes,
+    open311,
+    stats,
+)
 from aggregator.api.auth import needs_login, require, session_refusal
 from aggregator.api.deps import Services
 from aggregator.core.http import BodyRule, RequestGate, RouteBody, SecurityHeaders
@@ -37,6 +50,10 @@ ROUTERS = (
     media.router,
     open311.router,
     stats.router,
+    fleet.router,
+    configs.router,
+    modes.router,
+    drills.router,
 )
 
 

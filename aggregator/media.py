@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -84,9 +84,20 @@ class MediaUsage:
 
 
 class MediaStore:
-    def __init__(self, cfg: MediaConfig, engine: Engine, blobs: BlobStore | None = None) -> None:
+    def __init__(
+        self,
+        cfg: MediaConfig,
+        engine: Engine,
+        blobs: BlobStore | None = None,
+        max_age_days_by_mode: Mapping[str, float] | None = None,
+    ) -> None:
+        """max_age_days_by_mode: evidence of events raised in these operating modes is kept
+        this long instead of ``cfg.max_age_days`` (never shorter)."""
         self.cfg = cfg
         self.engine = engine
+        self.max_age_days_by_mode = {
+            mode: max(days, cfg.max_age_days) for mode, days in (max_age_days_by_mode or {}).items()
+        }
         # The spool of uploads being received (and, with store: local, the blobs too).
         cfg.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         owner_only(cfg.dir, 0o700)
@@ -342,18 +353,20 @@ class MediaStore:
         now = now or time.time()
         cols = ("media_id", "edge_id", "size", "sha256", "content_type", "received_at")
         dismissed = (EVENTS.c.review_status == "dismissed").label("dismissed")
+        mode = EVENTS.c.mode.label("mode")
         with self._critical() as conn:
             sizes = select(MEDIA.c.edge_id, func.sum(MEDIA.c.size)).group_by(MEDIA.c.edge_id)
             by_edge = {str(e): int(n) for e, n in conn.execute(sizes)}
             candidates = conn.execute(
-                select(*(MEDIA.c[c] for c in cols), dismissed)
+                select(*(MEDIA.c[c] for c in cols), dismissed, mode)
                 .select_from(WITH_EVENTS)
                 .where(~func.coalesce(held(), False))
                 .order_by(MEDIA.c.received_at)
             ).all()
             excess = sum(by_edge.values()) - self.cfg.max_total_bytes
             too_old = now - self.cfg.max_age_days * 86400
-            victims, excess = choose_victims(candidates, by_edge, excess, too_old)
+            too_old_by_mode = {m: now - d * 86400 for m, d in self.max_age_days_by_mode.items()}
+            victims, excess = choose_victims(candidates, by_edge, excess, too_old, too_old_by_mode)
             ids = [r.media_id for r in victims]
             for start in range(0, len(ids), CHUNK):
                 conn.execute(delete(MEDIA).where(MEDIA.c.media_id.in_(ids[start : start + CHUNK])))

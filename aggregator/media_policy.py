@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
@@ -28,11 +28,17 @@ WITH_EVENTS = MEDIA.join(EVENTS, EVENTS.c.event_id == MEDIA.c.event_id, isouter=
 
 
 def choose_victims(
-    candidates: Sequence[Any], by_edge: dict[str, int], excess: int, too_old: float
+    candidates: Sequence[Any],
+    by_edge: dict[str, int],
+    excess: int,
+    too_old: float,
+    too_old_by_mode: Mapping[str, float] | None = None,
 ) -> tuple[list[Any], int]:
     """Of the unheld rows (oldest first), those to delete, and the bytes still over the
-    limit after: every row received before too_old, then while over the limit dismissed
-    ones, then the oldest of whichever edge holds the most."""
+    limit after: every row received before too_old (before too_old_by_mode[its event's mode]
+    for modes that keep evidence longer), then while over the limit dismissed ones, then the
+    oldest of whichever edge holds the most."""
+    by_mode = too_old_by_mode or {}
     victims: list[Any] = []
     per_edge: dict[str, deque[Any]] = {}
 
@@ -43,7 +49,8 @@ def choose_victims(
         excess -= row.size
 
     for row in candidates:
-        if row.received_at < too_old or (row.dismissed and excess > 0):
+        expired = row.received_at < by_mode.get(getattr(row, "mode", None) or "", too_old)
+        if expired or (row.dismissed and excess > 0):
             take(row)
         else:
             per_edge.setdefault(row.edge_id, deque()).append(row)

@@ -29,6 +29,8 @@ _OUTCOMES = {
 }
 #: IngestStats counters that are reject reasons (and their label values).
 _REJECTS = ("malformed", "rejected", "oversized", "unauthorised")
+#: IngestStats fleet-control counters -> outcome label: pushes sent, reports on them.
+_FLEET = {"pushes_sent": "pushed", "reports_ok": "applied", "reports_refused": "refused"}
 #: Any other method is labelled "other": a client must not be able to add label values.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -87,6 +89,14 @@ class _IngestCollector:
             "Failed batch commits (their messages are resent by the edges).",
             value=s["db_errors"],
         )
+        fleet = CounterMetricFamily(
+            "streetwatch_ingest_config_pushes",
+            "Config pushes sent to edges, and the edges' reports on them: applied or refused.",
+            labels=["outcome"],
+        )
+        for key, outcome in _FLEET.items():
+            fleet.add_metric([outcome], s[key])
+        yield fleet
         yield by_type
         yield depth
         yield seen

@@ -45,7 +45,14 @@ def _database(cfg: AggregatorConfig) -> Engine:
 def _start_ingest(cfg: AggregatorConfig, engine: Engine, registry: EdgeRegistry) -> IngestServer:
     # Configured case categories are known event types too: counted under their own name.
     known_types = (*EVENT_TYPES, *cfg.cases.categories)
-    ingest = IngestServer(cfg.ingest, EventStore(engine), registry, known_types=known_types)
+    ingest = IngestServer(
+        cfg.ingest,
+        EventStore(engine),
+        registry,
+        known_types=known_types,
+        fleet_cfg=cfg.fleet,
+        modes=cfg.modes,
+    )
     ingest.start()
     ingest.ready.wait(10)
     if ingest.error is not None:
@@ -62,7 +69,7 @@ def _ingest_beacon(engine: Engine, ingest: IngestServer, replica_id: str) -> Bea
         snap.pop("edges")  # per edge: in the edges table, whichever replica heard it last
         return snap
 
-    return Beacon(engine, replica_id, "ingest", ingest.cfg.bind, stats, heard)
+    return Beacon(engine, replica_id, "ingest", ingest.cfg.bind, stats, heard, ingest.fleet.inbox)
 
 
 class _Terminate:
@@ -117,9 +124,12 @@ def serve(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
     """The HTTP API and the ZeroMQ ingest in one process."""
     engine = _database(cfg)
     registry = EdgeRegistry(engine)
-    media = MediaStore(cfg.media, engine)  # first: a wrong bucket stops the start right away
+    media = MediaStore(
+        cfg.media, engine, max_age_days_by_mode=cfg.modes.evidence_max_age_days()
+    )  # first: a wrong bucket stops the start right away
     ingest = _start_ingest(cfg, engine, registry)
-    app = create_app(Services(engine, registry, ingest, media, cfg.cases, cfg.http))
+    services = Services(engine, registry, ingest, media, cfg.cases, cfg.http, cfg.modes, cfg.fleet)
+    app = create_app(services)
     rid = replica_id or default_id("ingest", cfg.ingest.bind)
     beacon = _ingest_beacon(engine, ingest, rid)
     maintenance = Maintenance(cfg, engine, media, keep_going=ingest.is_alive)
@@ -167,8 +177,9 @@ def run_api(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
     evidence store."""
     engine = _database(cfg)
     registry = EdgeRegistry(engine)
-    media = MediaStore(cfg.media, engine)
-    app = create_app(Services(engine, registry, None, media, cfg.cases, cfg.http))
+    media = MediaStore(cfg.media, engine, max_age_days_by_mode=cfg.modes.evidence_max_age_days())
+    services = Services(engine, registry, None, media, cfg.cases, cfg.http, cfg.modes, cfg.fleet)
+    app = create_app(services)
     endpoint = f"{cfg.http.host}:{cfg.http.port}"
     rid = replica_id or default_id("api", endpoint)
     beacon = Beacon(engine, rid, "api", endpoint, dict)  # no counters: /metrics has them

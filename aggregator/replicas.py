@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aggregator.db.models import EDGES, REPLICAS
+from aggregator.fleet.inventory import FleetInbox, write_inventory
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ def replicas(engine: Engine) -> list[Replica]:
 class Beacon(threading.Thread):
     """Writes this process's replica row every PERIOD_S, and what its ingest heard of each
     edge since the last write. ``stats`` returns the counters to publish; ``heard`` (ingest
-    only) returns edge id -> {"last_heard": unix s, "depth": int | None}."""
+    only) returns edge id -> {"last_heard": unix s, "depth": int | None, "software": str |
+    None, "source": str | None}; ``inbox`` (ingest only) holds the edges' latest camera
+    statuses and config reports, written to fleet_cameras (aggregator/fleet/inventory.py)."""
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class Beacon(threading.Thread):
         endpoint: str,
         stats: Callable[[], dict[str, Any]],
         heard: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+        inbox: FleetInbox | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"replica kind '{kind}': one of {', '.join(KINDS)}")
@@ -82,6 +86,7 @@ class Beacon(threading.Thread):
         self.endpoint = endpoint
         self._stats = stats
         self._heard = heard
+        self._inbox = inbox
         self._started_at = time.time()
         self._flushed: dict[str, float] = {}  # edge id -> last_heard already written
         self._stop_event = threading.Event()
@@ -109,7 +114,8 @@ class Beacon(threading.Thread):
             self._stop_event.wait(PERIOD_S)
 
     def beat(self) -> None:
-        """Write the row and the edges heard since the last beat, in one transaction."""
+        """Write the row and the edges heard since the last beat, in one transaction, then
+        the fleet inventory in another (a failure there leaves liveness intact)."""
         now = time.time()
         row = {
             "replica_id": self.replica_id,
@@ -138,12 +144,31 @@ class Beacon(threading.Thread):
                             EDGES.c.last_heard_at < bindparam("t"),
                         ),
                     )
-                    .values(last_heard_at=bindparam("t"), outbox_depth=bindparam("d")),
+                    .values(
+                        last_heard_at=bindparam("t"),
+                        outbox_depth=bindparam("d"),
+                        software=bindparam("sw"),
+                        config_source=bindparam("src"),
+                    ),
                     fresh,
                 )
             conn.execute(delete(REPLICAS).where(REPLICAS.c.last_seen_at < now - FORGET_S))
         for item in fresh:
             self._flushed[item["e"]] = item["t"]
+        self._write_inventory()
+
+    def _write_inventory(self) -> None:
+        if self._inbox is None:
+            return
+        heartbeats, reports = self._inbox.take()
+        if not heartbeats and not reports:
+            return
+        try:
+            with self.engine.begin() as conn:
+                write_inventory(conn, heartbeats, reports)
+        except Exception:
+            self._inbox.put_back(heartbeats, reports)  # written on a later beat
+            raise
 
     def _fresh_edges(self) -> list[dict[str, Any]]:
         if self._heard is None:
@@ -152,7 +177,15 @@ class Beacon(threading.Thread):
         for edge_id, info in sorted(self._heard().items()):
             t = float(info.get("last_heard") or 0.0)
             if t > self._flushed.get(edge_id, 0.0):
-                fresh.append({"e": edge_id, "t": t, "d": info.get("depth")})
+                fresh.append(
+                    {
+                        "e": edge_id,
+                        "t": t,
+                        "d": info.get("depth"),
+                        "sw": info.get("software"),
+                        "src": info.get("source"),
+                    }
+                )
         return fresh
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from aggregator.auth import User
 from aggregator.core.config import CasesConfig
+from aggregator.core.fleet_config import ModesConfig
 from aggregator.db.models import AUDIT, CAMERAS, CASES, EVENTS
 
 DISMISS_REASONS = ("false_positive", "duplicate", "not_actionable")
@@ -60,9 +61,25 @@ def audit(
 
 
 class Review:
-    def __init__(self, engine: Engine, cases: CasesConfig) -> None:
+    def __init__(
+        self, engine: Engine, cases: CasesConfig, modes: ModesConfig | None = None
+    ) -> None:
         self.engine = engine
         self.cases = cases
+        self.modes = modes or ModesConfig()
+
+    def _filing(self, event_type: str, mode: str) -> tuple[str, float]:
+        """(priority, time limit in hours) of a case of event_type opened under mode: the
+        mode's case override where it has one, else the category's."""
+        cat = self.cases.for_type(event_type)
+        definition = self.modes.definitions.get(mode)
+        override = definition.cases.get(event_type) if definition else None
+        if override is None:
+            return cat.priority, cat.time_limit_h
+        return (
+            override.priority or cat.priority,
+            override.time_limit_h if override.time_limit_h is not None else cat.time_limit_h,
+        )
 
     def _event(self, conn: Connection, event_id: str) -> Any:
         row = conn.execute(select(EVENTS).where(EVENTS.c.event_id == event_id)).first()
@@ -85,6 +102,8 @@ class Review:
                     CASES.c.zone == ev.zone,
                     CASES.c.type == ev.type,
                     CASES.c.status.in_(OPEN_STATUSES),
+                    # A drill never joins a real case, nor a real event a drill one.
+                    CASES.c.drill == ev.drill,
                 )
                 .order_by(CASES.c.id)
             ).first()
@@ -93,6 +112,7 @@ class Review:
                 audit(conn, user, "join_case", "case", str(case_id), {"event_id": event_id}, note)
             else:
                 cat = self.cases.for_type(ev.type)
+                priority, time_limit_h = self._filing(ev.type, ev.mode)
                 cam = conn.execute(select(CAMERAS).where(CAMERAS.c.camera_id == ev.camera)).first()
                 inserted = conn.execute(
                     CASES.insert().values(
@@ -101,10 +121,10 @@ class Review:
                         type=ev.type,
                         category=cat.category,
                         department=cat.department,
-                        priority=cat.priority,
+                        priority=priority,
                         status="filed",
                         assignee=None,
-                        deadline_at=now + cat.time_limit_h * 3600,
+                        deadline_at=now + time_limit_h * 3600,
                         address=cam.address if cam else "",
                         lat=cam.lat if cam else None,
                         lon=cam.lon if cam else None,
@@ -112,6 +132,8 @@ class Review:
                         created_at=now,
                         updated_at=now,
                         closed_at=None,
+                        mode=ev.mode,
+                        drill=ev.drill,
                     )
                 ).inserted_primary_key
                 assert inserted is not None

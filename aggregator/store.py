@@ -15,7 +15,8 @@ set-based statements that stay right under concurrency, never a read-then-write:
     twice in one batch is stored, and counted as fresh, once;
   * events: one multi-row upsert whose SET merges in SQL (latest ts wins for the current
     state, peak is the maximum, flags are OR-ed, counts are added), so two processes merging
-    messages of one event both count;
+    messages of one event both count; the operating mode and drill flag are the first
+    stored message's (an event stays in the mode it was raised under);
   * edges: max_seq and received move in place.
 Rows are written in key order so that concurrent batches lock in one order; a deadlock or
 serialization failure that PostgreSQL still reports is retried here, never surfaced as a
@@ -85,6 +86,8 @@ EVENT_COLUMNS = (
     "clip_id",
     "snapshot_id",
     "review_status",
+    "mode",
+    "drill",
 )
 
 
@@ -361,6 +364,9 @@ def _event_row(
         "clip_id": None,
         "snapshot_id": None,
         "review_status": "new",
+        # Only inserted, never merged: the mode the event was raised under.
+        "mode": first.mode,
+        "drill": first.drill,
     }
     for r in sorted(recs, key=lambda x: x.event.ts):  # later messages carry the current state
         ev = r.event

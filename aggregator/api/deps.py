@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from aggregator.auth import Accounts
 from aggregator.core.config import CasesConfig, HttpConfig
+from aggregator.core.fleet_config import FleetConfig, ModesConfig
 from aggregator.edges import EdgeRegistry
 from aggregator.ingest import IngestServer
 from aggregator.media import MediaStore
@@ -24,6 +25,8 @@ class Services:
     media: MediaStore | None = None
     cases: CasesConfig = field(default_factory=CasesConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    modes: ModesConfig = field(default_factory=ModesConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
     accounts: Accounts = field(init=False)
     #: Password checks at once: argon2 takes 64 MiB each, and waiting logins hold no thread.
     login_slots: anyio.CapacityLimiter = field(init=False)

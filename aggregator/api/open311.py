@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from aggregator.api.auth import require
 from aggregator.api.deps import RowId, ServicesDep
@@ -96,8 +96,9 @@ def requests_json(
     start_date: datetime | None = None,
     end_date: datetime | None = None,
 ) -> list[ServiceRequest]:
-    """Service requests (cases), newest first, at most 1000 as the standard suggests."""
-    conds = []
+    """Service requests (cases), newest first, at most 1000 as the standard suggests; cases
+    of drills are never listed."""
+    conds: list[ColumnElement[bool]] = [CASES.c.drill.is_(False)]
     if service_code:
         conds.append(CASES.c.type == service_code)
     if status == "open":
@@ -118,9 +119,11 @@ def requests_json(
 
 @router.get("/requests/{request_id}.json", responses=errors(404, 422))
 def request_json(request_id: RowId, services: ServicesDep) -> list[ServiceRequest]:
-    """One service request (a list of one, as GeoReport v2 answers)."""
+    """One service request (a list of one, as GeoReport v2 answers); a drill's case is not one."""
     with services.engine.connect() as conn:
-        row = conn.execute(select(CASES).where(CASES.c.id == request_id)).first()
+        row = conn.execute(
+            select(CASES).where(CASES.c.id == request_id, CASES.c.drill.is_(False))
+        ).first()
         if row is None:
             raise HTTPException(404, f"no service request {request_id}")
         media = _snapshot_urls(conn, [row.id])

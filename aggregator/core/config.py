@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aggregator.core.fleet_config import FleetConfig, ModesConfig
 from contract.config.loading import load_yaml_model
 from contract.vocabulary import (
     CAMERA_OFFLINE,
@@ -316,6 +317,8 @@ class AggregatorConfig(_Strict):
     media: MediaConfig = Field(default_factory=MediaConfig)
     cases: CasesConfig = Field(default_factory=CasesConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
+    modes: ModesConfig = Field(default_factory=ModesConfig)
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:

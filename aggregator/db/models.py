@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +51,9 @@ class EdgeRow(Base):
     #: When an ingest replica last heard the box, and the outbox depth it reported then.
     last_heard_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     outbox_depth: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: From its heartbeats: the software it runs and where its camera configs come from.
+    software: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    config_source: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class EventRow(Base):
@@ -88,6 +92,10 @@ class EventRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reviewed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     case_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    #: The operating mode the edge raised it under; drill events stay out of real figures.
+    #: Server defaults only, so inserts written for older schemas (migration tests) still work.
+    mode: Mapped[str] = mapped_column(String(32), server_default="peacetime")
+    drill: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     # The review queue filters by one of these and pages newest first.
     __table_args__ = (
@@ -215,6 +223,8 @@ class CameraRow(Base):
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     grid_cell: Mapped[str] = mapped_column(String(32), default="")
+    #: A named group of cameras an operating mode can be switched for (e.g. "riverside").
+    camera_group: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class CameraEdgeRow(Base):
@@ -250,6 +260,9 @@ class CaseRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The mode of the event that opened it; a drill case never reaches Open311 or statistics.
+    mode: Mapped[str] = mapped_column(String(32), default="peacetime", server_default="peacetime")
+    drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_cases_open_key", "camera", "zone", "type", "status"),)
 
@@ -264,9 +277,69 @@ class AuditRow(Base):
     username: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
     entity: Mapped[str] = mapped_column(String(16))  # event | case
-    entity_id: Mapped[str] = mapped_column(String(36), index=True)
+    entity_id: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+
+class CameraConfigRow(Base):
+    """One version of a camera's central config: the whole document, who saved it and why.
+    Versions only grow; a rollback saves an earlier document again as a new version."""
+
+    __tablename__ = "camera_configs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(String(MAX_CAMERA_CHARS))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (UniqueConstraint("camera_id", "version", name="uq_camera_config_version"),)
+
+
+class ModeSwitchRow(Base):
+    """A switch of the operating mode for a scope, now or scheduled; its id is the mode
+    revision edges report. The table is the audit trail: rows are never changed but for
+    ``cancelled_at``."""
+
+    __tablename__ = "mode_switches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mode: Mapped[str] = mapped_column(String(32))
+    scope_kind: Mapped[str] = mapped_column(String(8))  # city | area | group | camera
+    scope_value: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    starts_at: Mapped[float] = mapped_column(Float, index=True)
+    ends_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[float] = mapped_column(Float)
+    cancelled_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class FleetCameraRow(Base):
+    """What each edge's camera last reported (heartbeats and config reports), written by the
+    ingest replicas' beacons."""
+
+    __tablename__ = "fleet_cameras"
+
+    edge_id: Mapped[str] = mapped_column(String(MAX_EDGE_ID_CHARS), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(MAX_CAMERA_CHARS), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    fps: Mapped[float] = mapped_column(Float, default=0.0)
+    config_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    mode: Mapped[str] = mapped_column(String(32), default="peacetime")
+    mode_rev: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_wall: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    reported_at: Mapped[float] = mapped_column(Float)
+    #: When the ingest heard the camera apply its current (config_version, mode_rev).
+    applied_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The desired state the edge refused (and rolled back from): not pushed again.
+    failed_config_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failed_mode_rev: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # Core table handles for bulk statements (the ORM classes stay the schema's one source).
@@ -283,3 +356,6 @@ CASES = cast(Table, CaseRow.__table__)
 AUDIT = cast(Table, AuditRow.__table__)
 LOGIN_FAILURES = cast(Table, LoginFailureRow.__table__)
 REPLICAS = cast(Table, ReplicaRow.__table__)
+CAMERA_CONFIGS = cast(Table, CameraConfigRow.__table__)
+MODE_SWITCHES = cast(Table, ModeSwitchRow.__table__)
+FLEET_CAMERAS = cast(Table, FleetCameraRow.__table__)

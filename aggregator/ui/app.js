@@ -12,17 +12,31 @@ const num = (v) => (v == null ? "" : Number.isInteger(Number(v)) ? String(Number
 const label = (s) => String(s ?? "").replace(/_/g, " ");
 const state = { user: null, events: [], selected: -1, selectSeq: 0, cases: [], caseId: null };
 const can = (what) => Boolean(state.user?.can?.[what]);
+// The roles, least first: each includes the ones before it (aggregator/auth.py ROLES).
+const ROLES = ["viewer", "operator", "supervisor", "admin"];
+// The server's `can` when it reports the ability; else the least role the API documents for it.
+const allows = (ability, role) => state.user?.can?.[ability] ?? (ROLES.indexOf(state.user?.role) >= ROLES.indexOf(role));
 
 // ---- talking to the server ---------------------------------------------------------------
 class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  // `detail`: the server's own detail (a list of {loc, msg} for invalid input), for forms
+  // that show each problem next to the field it names.
+  constructor(status, message, detail = null) { super(message); this.status = status; this.detail = detail; }
+}
+
+// Where a problem is: our routes name it ("zones[0].polygon"); FastAPI's own body errors give
+// a list (["body", "config", "zones", 0]) that reads the same way once written out.
+function locText(loc) {
+  if (typeof loc === "string") return loc;
+  return (loc || []).slice(loc?.[0] === "body" ? 1 : 0)
+    .reduce((out, p) => (typeof p === "number" ? `${out}[${p}]` : out ? `${out}.${p}` : String(p)), "");
 }
 
 // The server's own words: FastAPI answers {"detail": "..."} or, for invalid input, a list.
 function detailText(body, res) {
   const d = body?.detail;
   if (typeof d === "string") return d;
-  if (Array.isArray(d)) return d.map((x) => `${(x.loc || []).slice(1).join(".") || "request"}: ${x.msg}`).join("; ");
+  if (Array.isArray(d)) return d.map((x) => `${locText(x.loc) || "request"}: ${x.msg}`).join("; ");
   if (d != null) return JSON.stringify(d);
   return `${res.status} ${res.statusText || "error"}`.trim();
 }
@@ -40,7 +54,7 @@ async function request(path, opts = {}) {
   try { body = text ? JSON.parse(text) : null; } catch {
     if (res.ok) throw new ApiError(res.status, `unreadable answer from ${path}`);
   }
-  if (!res.ok) throw new ApiError(res.status, detailText(body, res));
+  if (!res.ok) throw new ApiError(res.status, detailText(body, res), body?.detail ?? null);
   return body;
 }
 
@@ -66,19 +80,42 @@ $("#alert-close").addEventListener("click", clearAlert);
 const guarded = (fn) => async (...args) => { try { return await fn(...args); } catch (err) { showError(err); } };
 
 // ---- session -----------------------------------------------------------------------------
+// The views by hash name. fleet.js, zones.js and modes.js add theirs with addView: `section`
+// is the element shown, `nav` the menu entry lit, `load(arg)` gets what follows "name/" in
+// the hash, `leave()` stops whatever the view polls.
+const views = {};
+let currentView = null;
+function addView(name, spec) { views[name] = { section: `${name}-view`, nav: name, ...spec }; }
+// Other views' hooks: started at login (the mode banner), stopped when the session ends.
+const sessionHooks = { login: [], logout: [] };
+
+function leaveView() {
+  if (currentView) views[currentView].leave?.();
+  currentView = null;
+}
+
 function showLogin(message = "") {
   state.user = null;
-  for (const id of ["queue-view", "cases-view", "stats-view"]) $("#" + id).hidden = true;
+  leaveView();
+  for (const hook of sessionHooks.logout) hook();
+  for (const spec of Object.values(views)) $("#" + spec.section).hidden = true;
   $("#login-view").hidden = false; $("#nav").hidden = true; $("#logout").hidden = true; $("#who").textContent = "";
   $("#login-error").textContent = message;
 }
 
-function show(view) {
-  if (!["queue", "cases", "stats"].includes(view)) view = "queue";
+// `hash` is "name" or "name/arg" (e.g. "camera/cam-1").
+function show(hash) {
+  const cut = hash.indexOf("/");
+  let view = cut < 0 ? hash : hash.slice(0, cut);
+  const arg = cut < 0 ? "" : decodeURIComponent(hash.slice(cut + 1));
+  if (!views[view]) view = "queue";
   clearAlert();
-  for (const v of ["queue", "cases", "stats"]) $(`#${v}-view`).hidden = v !== view;
-  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === view);
-  guarded({ queue: loadQueue, cases: loadCases, stats: loadStats }[view])();
+  leaveView();
+  currentView = view;
+  const spec = views[view];
+  for (const s of Object.values(views)) $("#" + s.section).hidden = s.section !== spec.section;
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === spec.nav);
+  guarded(spec.load)(arg);
 }
 
 function fillSelect(select, values) {
@@ -107,6 +144,7 @@ async function start() {
   }
   applyUser(state.user);
   $("#login-view").hidden = true; $("#nav").hidden = false; $("#logout").hidden = false;
+  for (const hook of sessionHooks.login) hook();
   show((location.hash || "#queue").slice(1));
 }
 
@@ -283,4 +321,8 @@ async function loadStats() {
     ${bars("Hotspots (confirmed)", Object.fromEntries(s.hotspots.map((h) => [`${h.camera}/${h.zone}`, h.confirmed])))}`;
 }
 
-start();
+addView("queue", { load: loadQueue });
+addView("cases", { load: loadCases });
+addView("stats", { load: loadStats });
+// After every script of the page has run, so the views of fleet.js etc. are registered.
+document.addEventListener("DOMContentLoaded", start);

@@ -6,7 +6,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from contract.config.detector import DetectorConfig, OnnxDetectorConfig
 from contract.config.rules import RuleConfig, expand_preset
@@ -138,19 +146,22 @@ class ZoneConfig(Strict):
             raise ValueError(f"zone name '{v}' must be lowercase letters, digits, '-' or '_'")
         return v
 
-    @model_validator(mode="after")
-    def _polygon_ok(self) -> ZoneConfig:
-        if len(self.polygon) < 3:
-            raise ValueError(f"polygon needs at least 3 points, got {len(self.polygon)}")
-        if self.units == "normalized":
-            bad = [p for p in self.polygon if not (0 <= p[0] <= 1 and 0 <= p[1] <= 1)]
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_ok(
+        cls, pts: list[tuple[float, float]], info: ValidationInfo
+    ) -> list[tuple[float, float]]:
+        # A field validator, so errors name zones[i].polygon (units is validated before it).
+        if len(pts) < 3:
+            raise ValueError(f"polygon needs at least 3 points, got {len(pts)}")
+        if info.data.get("units") == "normalized":
+            bad = [p for p in pts if not (0 <= p[0] <= 1 and 0 <= p[1] <= 1)]
             if bad:
                 raise ValueError(
                     f"normalized polygon point {list(bad[0])} is outside 0..1 "
                     "(use units: pixels for pixel coordinates)"
                 )
         area2 = 0.0
-        pts = self.polygon
         for i in range(len(pts)):
             x1, y1 = pts[i]
             x2, y2 = pts[(i + 1) % len(pts)]
@@ -164,6 +175,10 @@ class ZoneConfig(Strict):
                 f"polygon crosses itself: edge {i}-{i + 1} crosses edge {j}-{(j + 1) % len(pts)} "
                 "(list the points in order around the zone)"
             )
+        return pts
+
+    @model_validator(mode="after")
+    def _rule_names(self) -> ZoneConfig:
         names = [r.name for r in self.rules]
         for n in names:
             if names.count(n) > 1:

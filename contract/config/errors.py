@@ -48,7 +48,8 @@ def problems(exc: ValidationError, data: Any) -> list[tuple[Loc, str]]:
             loc = (*loc, str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         if err["type"] == "extra_forbidden":
             msg = f"unknown key '{loc[-1]}'" if loc else "unknown key"
-        out.append((loc, msg))
+        # pydantic prefixes our own validators' messages; they already say what is wrong.
+        out.append((loc, msg.removeprefix("Value error, ")))
     return out
 
 

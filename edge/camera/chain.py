@@ -2,7 +2,8 @@
 
 ``CameraChain`` is the one way a camera is run. Replay, eval, ``edge detect`` and the worker's
 detect stage all build one per camera and drive it with ``process`` (or, when the detector
-ran elsewhere, ``wants_detection`` then ``advance``) and end it with ``finish``.
+ran elsewhere, ``wants_detection`` then ``advance``) and end it with ``finish``. The worker
+changes a running camera's config or operating mode with ``reconfigure``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy.typing as npt
 
 from contract.config.camera import CameraConfig
 from contract.config.rules import LeftObjectRuleConfig
+from contract.vocabulary import PEACETIME
 from edge.detectors import Detector
 from edge.detectors.detections import Detections
 from edge.detectors.filter import DetectionFilter
@@ -68,6 +70,10 @@ class ResultSink:
     def end(self, closing: list[Event]) -> None:
         """The stream ended; ``closing`` are the events that closed the open incidents."""
 
+    def closed(self, closing: list[Event]) -> None:
+        """The chain was reconfigured (a new config or mode) and the stream goes on;
+        ``closing`` are the events that closed the old rules' open incidents."""
+
     def close(self) -> None:
         """Release what the sink holds."""
 
@@ -84,11 +90,20 @@ class EventSink(ResultSink):
     def end(self, closing: list[Event]) -> None:
         self._send(closing)
 
+    def closed(self, closing: list[Event]) -> None:
+        self._send(closing)
+
 
 class _Background:
     """The static-foreground model, for left_object rules that use background evidence."""
 
-    def __init__(self, cfg: CameraConfig, class_names: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        cfg: CameraConfig,
+        class_names: tuple[str, ...],
+        model: StaticForeground | None = None,
+    ) -> None:
+        """``model``: the learnt background to go on with (a reconfigure that kept it)."""
         rules = [
             r
             for z in cfg.zones
@@ -96,7 +111,7 @@ class _Background:
             if isinstance(r, LeftObjectRuleConfig) and "background" in r.evidence
         ]
         self.enabled = bool(rules)
-        self.model = StaticForeground(cfg.background)
+        self.model = model if model is not None else StaticForeground(cfg.background)
         self.min_area_px = min((r.min_blob_area_px for r in rules), default=0.0)
         litter = {n for r in rules for n in r.classes}
         # Blobs under anything but a litter object are explained by what stands there.
@@ -118,6 +133,7 @@ class CameraChain:
 
     ``evidence``: record clips and snapshots there (when the camera's clips are enabled).
     ``sinks``: where every result goes; the chain opens, ends and closes them.
+    ``mode``/``drill``: the operating mode its rules' events carry.
     """
 
     def __init__(
@@ -129,12 +145,20 @@ class CameraChain:
         new_id: IdFactory = new_uuid,
         evidence: EvidenceTarget | None = None,
         sinks: Sequence[ResultSink] = (),
+        mode: str = PEACETIME,
+        drill: bool = False,
     ) -> None:
         self.cfg = cfg
         self.detector = detector
+        self.fps = fps
+        self.mode, self.drill = mode, drill
+        self._new_id = new_id
+        self._evidence = evidence
         self.filter = DetectionFilter(cfg, detector.class_names, detector.model_name)
         self.tracker = Tracker(cfg.tracking, fps)
-        self.rules = RuleEngine(cfg, detector.class_names, detector.model_name, new_id)
+        self.rules = RuleEngine(
+            cfg, detector.class_names, detector.model_name, new_id, mode=mode, drill=drill
+        )
         # The rule engine's zones: each polygon is rasterised once per camera, not per user.
         self.zones: list[Zone] = [zone for zone, _ in self.rules.zones]
         self._background = _Background(cfg, detector.class_names)
@@ -144,11 +168,7 @@ class CameraChain:
         self._decided: int | None = None
         self._untracked_ts_s = float("-inf")
         self.last_ts_s = 0.0
-        self.recorder: ClipRecorder | None = None
-        if evidence is not None and cfg.clips.enabled:
-            self.recorder = ClipRecorder(
-                cfg.clips, cfg.privacy, detector.class_names, evidence.media_dir, evidence.on_ready
-            )
+        self.recorder = self._new_recorder(cfg, detector)
         self.sinks: list[ResultSink] = []
         self._closed = False
         try:
@@ -159,9 +179,68 @@ class CameraChain:
             self.close()
             raise
 
+    def _new_recorder(self, cfg: CameraConfig, detector: Detector) -> ClipRecorder | None:
+        ev = self._evidence
+        if ev is None or not cfg.clips.enabled:
+            return None
+        return ClipRecorder(cfg.clips, cfg.privacy, detector.class_names, ev.media_dir, ev.on_ready)
+
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.detector.class_names
+
+    def reconfigure(
+        self,
+        cfg: CameraConfig,
+        detector: Detector,
+        *,
+        mode: str,
+        drill: bool,
+        deadline_mono_s: float | None = None,
+    ) -> list[Event]:
+        """Run ``cfg`` under ``mode`` from the next frame, on the same stream.
+
+        Every new piece is built first: if one fails (ConfigError: an unknown class for the
+        model, ...) it raises and the chain is exactly as it was. Then the old rules' open
+        incidents end (their closing events go to the sinks' ``closed`` and are returned)
+        and the new pieces take over. The tracker (its track ids), the motion gate, the
+        learnt background and the clip recorder (its ring buffer, so the next clip still has
+        its pre-roll) are kept when their config sections and the model's classes are
+        unchanged; a replaced recorder finishes its clips by ``deadline_mono_s``. Sinks stay
+        open: one that drew zones at ``open`` keeps the old ones.
+        """
+        same_classes = detector.class_names == self.detector.class_names
+        names = detector.class_names
+        flt = DetectionFilter(cfg, names, detector.model_name)
+        rules = RuleEngine(cfg, names, detector.model_name, self._new_id, mode=mode, drill=drill)
+        keep_bg = same_classes and cfg.background == self.cfg.background
+        background = _Background(cfg, names, self._background.model if keep_bg else None)
+        keep_tracker = same_classes and cfg.tracking == self.cfg.tracking
+        keep_motion = cfg.motion == self.cfg.motion
+        keep_recorder = same_classes and (cfg.clips, cfg.privacy) == (
+            self.cfg.clips,
+            self.cfg.privacy,
+        )
+        recorder = self.recorder if keep_recorder else self._new_recorder(cfg, detector)
+        # Nothing below raises for a config that validated: the swap is all or nothing.
+        closing = self.rules.finish(self.last_ts_s)
+        if self.recorder is not None:
+            closing = self.recorder.ended(closing, self.last_ts_s)
+            if not keep_recorder:
+                self.recorder.close(deadline_mono_s)
+        for sink in self.sinks:
+            sink.closed(closing)
+        if not keep_tracker:
+            self.tracker = Tracker(cfg.tracking, self.fps)
+            self._carried = Detections.empty()
+        if not keep_motion:
+            self.gate = MotionGate(cfg.motion) if cfg.motion.enabled else None
+            self.movement = MotionTracker(cfg.motion.moving_fraction, cfg.motion.moving_hold_s)
+        self.cfg, self.detector, self.filter, self.rules = cfg, detector, flt, rules
+        self.zones = [zone for zone, _ in rules.zones]
+        self._background, self.recorder = background, recorder
+        self.mode, self.drill = mode, drill
+        return closing
 
     def wants_detection(self, frame: Frame) -> bool:
         """Ask the motion gate whether this frame needs the detector (always without one)."""

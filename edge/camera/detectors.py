@@ -54,3 +54,45 @@ def shared_detectors(cameras: Sequence[CameraConfig], manifest: Manifest) -> lis
 def build_detector(cfg: CameraConfig, manifest: Manifest) -> Detector:
     """The detector of a camera that runs alone (replay, eval, `edge detect`)."""
     return shared_detectors([cfg], manifest)[0]
+
+
+class DetectorCache:
+    """The box's detector sessions by session key, for cameras whose config changes while
+    the worker runs: a new config reuses a session that fits (same key, built at a score low
+    enough for the camera) or gets a new one. ``keep`` drops the sessions no camera uses."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self._made: dict[SessionKey, tuple[Detector, float]] = {}
+
+    def seed(self, cameras: Sequence[CameraConfig]) -> list[Detector]:
+        """The start: one session per distinct key (``shared_detectors``), remembered."""
+        out = shared_detectors(cameras, self.manifest)
+        for cam, det in zip(cameras, out, strict=True):
+            key = session_key(cam)
+            if key not in self._made:
+                self._made[key] = (det, lowest_score([c for c in cameras if session_key(c) == key]))
+        return out
+
+    def get(self, cam: CameraConfig) -> Detector:
+        """A session for ``cam``; ConfigError (model not found, ...) names what is wrong."""
+        key, score = session_key(cam), lowest_score([cam])
+        held = self._made.get(key)
+        if held is not None and held[1] <= score:
+            return held[0]
+        det = create_detector(
+            cam.detector,
+            self.manifest,
+            score_threshold=score if held is None else min(score, held[1]),
+            nms_iou=cam.detection.nms_iou,
+            base_dir=cam.base_dir,
+        )
+        # A lower score replaces the held session for new users; cameras on the old one keep it.
+        self._made[key] = (det, score if held is None else min(score, held[1]))
+        log.info("detector %s: new session for camera %s", det.model_name, cam.id)
+        return det
+
+    def keep(self, in_use: Sequence[Detector]) -> None:
+        """Forget sessions none of ``in_use`` is, so an unused model's memory is freed."""
+        ids = {id(d) for d in in_use}
+        self._made = {k: v for k, v in self._made.items() if id(v[0]) in ids}

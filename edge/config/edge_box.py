@@ -4,6 +4,7 @@ aggregator. Camera configs stay separate, one per camera."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -108,6 +109,23 @@ class HttpServeConfig(_Strict):
     port: int = Field(9108, ge=0, le=65535, description="0 picks a free port (tests).")
 
 
+class FleetLinkConfig(_Strict):
+    """Where this box's camera configs come from (fleet control, contract/fleet.py)."""
+
+    source: Literal["local", "central"] = Field(
+        "local",
+        description="'local': each camera runs its own config file; the aggregator only "
+        "switches operating modes. 'central': the aggregator pushes camera configs too; the "
+        "file is the first config until it does, the stream source always stays local.",
+    )
+    state_dir: Path = Field(
+        Path("fleet-state"),
+        description="Where the last good pushed config of each camera is kept "
+        "(<camera>.json), so the box starts from it without the aggregator; relative to "
+        "this file.",
+    )
+
+
 class EdgeBoxConfig(_Strict):
     edge_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
@@ -116,6 +134,7 @@ class EdgeBoxConfig(_Strict):
         default_factory=list, description="Cameras `edge run` serves, each with its config."
     )
     http: HttpServeConfig = Field(default_factory=HttpServeConfig)
+    fleet: FleetLinkConfig = Field(default_factory=FleetLinkConfig)
 
 
 def load_edge_config(path: Path) -> EdgeBoxConfig:
@@ -134,6 +153,7 @@ def load_edge_config(path: Path) -> EdgeBoxConfig:
     return cfg.model_copy(
         update={
             "outbox": cfg.outbox.model_copy(update={"path": rel(cfg.outbox.path)}),
+            "fleet": cfg.fleet.model_copy(update={"state_dir": rel(cfg.fleet.state_dir)}),
             "cameras": [
                 c.model_copy(update={"config": rel(c.config), "source": local(c.source)})
                 for c in cfg.cameras

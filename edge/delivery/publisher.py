@@ -1,5 +1,9 @@
 """Send the outbox to the aggregator: DEALER over CurveZMQ, bounded in flight, resent with
-backoff until acknowledged, rejected messages moved to the dead-letter table."""
+backoff until acknowledged, rejected messages moved to the dead-letter table.
+
+The same connection carries fleet control (contract/fleet.py): every heartbeat reports the
+box's fleet status, config pushes (C) are handed to the detect stage and its reports (R) go
+back with the push's number."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import zmq
 from contract import fleet, wire
 from contract.keys import load_pair, load_public
 from edge.config.edge_box import EdgeBoxConfig
+from edge.control.link import ControlLink
+from edge.control.status import software_version
 from edge.delivery.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,10 @@ class PublisherStats:
     resends: int = 0
     rejected: int = 0
     malformed_replies: int = 0
+    #: Config pushes that did not decode (dropped), received, and reports sent.
+    malformed_pushes: int = 0
+    pushes: int = 0
+    reports: int = 0
     in_flight: int = 0
     depth: int = 0
     last_heard_wall: float = 0.0
@@ -37,9 +47,16 @@ class PublisherStats:
 
 class Publisher:
     def __init__(
-        self, cfg: EdgeBoxConfig, context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self,
+        cfg: EdgeBoxConfig,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        control: ControlLink | None = None,
     ) -> None:
+        """``control``: where pushes go and reports and the fleet status come from; None in
+        a process that serves no cameras (replay, loadgen), which reports none."""
         self.cfg = cfg
+        self.control = control
+        self._software = control.status.software if control else software_version()
         self.link = cfg.aggregator
         self._ctx = context or zmq.Context.instance()
         self._server_key = load_public(self.link.server_public_key)
@@ -70,6 +87,41 @@ class Publisher:
 
     def _backoff_s(self, attempts: int) -> float:
         return float(min(self.link.max_backoff_s, self.link.ack_timeout_s * 2 ** min(attempts, 10)))
+
+    def _beat(self, depth: int) -> fleet.Heartbeat:
+        if self.control is not None:
+            return self.control.status.heartbeat(depth)
+        return fleet.Heartbeat(depth, self._software, self.cfg.fleet.source)
+
+    def _on_push(self, env: wire.Envelope) -> None:
+        try:
+            push = fleet.decode_push(env.payload)
+        except wire.WireError as exc:
+            self.stats.malformed_pushes += 1
+            log.warning("malformed config push %d from the aggregator, dropped: %s", env.seq, exc)
+            return
+        self.stats.pushes += 1
+        if self.control is None:
+            log.warning(
+                "config push %d for camera %s ignored: this process serves no cameras",
+                env.seq,
+                push.camera,
+            )
+            return
+        self.control.offer(env.seq, push)
+
+    def _send_reports(self, sock: zmq.Socket[bytes]) -> None:
+        if self.control is None:
+            return
+        for seq, report in self.control.reports():
+            msg = wire.frames(wire.KIND_REPORT, self.cfg.edge_id, seq, fleet.encode_report(report))
+            try:
+                sock.send_multipart(msg, zmq.NOBLOCK)
+                self.stats.reports += 1
+            except zmq.Again:
+                # Not connected: the aggregator repeats the push while heartbeats show the
+                # camera out of line, and a repeat is answered at once.
+                log.info("report on push %d not sent: the aggregator is not connected", seq)
 
     def run(self, stop: threading.Event) -> None:
         outbox = Outbox(self.cfg.outbox.path, self.cfg.outbox.max_rows)
@@ -106,6 +158,9 @@ class Publisher:
                         self.stats.rejected += 1
                         in_flight.pop(env.seq, None)
                         retry_at.pop(env.seq, None)
+                    elif env.kind == wire.KIND_CONFIG:
+                        self._on_push(env)
+                self._send_reports(sock)
                 if acked:
                     outbox.ack(acked)
                     self.stats.acked += len(acked)
@@ -151,10 +206,7 @@ class Publisher:
                     depth = outbox.depth()
                     self.stats.depth = depth
                     beat = wire.frames(
-                        wire.KIND_HEARTBEAT,
-                        edge_id,
-                        0,
-                        fleet.encode_heartbeat(fleet.Heartbeat(depth)),
+                        wire.KIND_HEARTBEAT, edge_id, 0, fleet.encode_heartbeat(self._beat(depth))
                     )
                     with contextlib.suppress(zmq.Again):  # not connected: skip this beat
                         sock.send_multipart(beat, zmq.NOBLOCK)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from contract import wire
 from edge.config.edge_box import EdgeBoxConfig
+from edge.control.link import ControlLink
 from edge.delivery.outbox import Outbox, OutboxFullError
 from edge.delivery.publisher import Publisher
 from edge.delivery.uploader import Uploader
@@ -44,6 +45,8 @@ def to_wire(ev: Event) -> wire.WireEvent:
         created_wall=time.time(),
         clip_id=ev.clip_id,
         snapshot_id=ev.snapshot_id,
+        mode=ev.mode,
+        drill=ev.drill,
     )
 
 
@@ -62,10 +65,17 @@ MediaInbox = queue.Queue[MediaItem]
 
 class Delivery:
     """``media``: the queue evidence recorders put finished files in, when they were made
-    before this Delivery (whose outbox connection belongs to the thread that creates it)."""
+    before this Delivery (whose outbox connection belongs to the thread that creates it).
+    ``control``: the worker's fleet control link, handed to the publisher."""
 
-    def __init__(self, cfg: EdgeBoxConfig, media: MediaInbox | None = None) -> None:
+    def __init__(
+        self,
+        cfg: EdgeBoxConfig,
+        media: MediaInbox | None = None,
+        control: ControlLink | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.control = control
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_rows)
         self.media_dir = media_dir(cfg)
         self._media: MediaInbox = media if media is not None else queue.Queue()
@@ -75,7 +85,7 @@ class Delivery:
         self.uploads = uploads_evidence(cfg)
 
     def start(self) -> None:
-        workers = [Publisher(self.cfg).run]
+        workers = [Publisher(self.cfg, control=self.control).run]
         if self.uploads:
             workers.append(Uploader(self.cfg).run)
         for target in workers:

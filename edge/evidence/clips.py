@@ -204,6 +204,15 @@ class ClipRecorder:
                     del self._jobs[event_id]
         return out
 
+    def ended(self, events: list[Event], ts_s: float) -> list[Event]:
+        """Incidents closed between frames (their rules were replaced by a new config or
+        mode): their clips run on for the post-roll from ``ts_s``; the events get their ids."""
+        for ev in events:
+            job = self._jobs.get(ev.event_id)
+            if ev.phase == "end" and job is not None:
+                job.end_ts = ts_s + self.cfg.post_roll_s
+        return [self.attach(ev) for ev in events]
+
     def attach(self, ev: Event) -> Event:
         """The event with the ids of its evidence (forgotten after its end)."""
         ids = self._ids.pop(ev.event_id, None) if ev.phase == "end" else self._ids.get(ev.event_id)

@@ -79,6 +79,8 @@ class Rule(ABC):
             labels=labels,
             stage=stage,
             peak=peak,
+            mode=self.ctx.mode,
+            drill=self.ctx.drill,
         )
 
 

@@ -10,6 +10,7 @@ import numpy.typing as npt
 from contract.config.camera import CameraConfig
 from contract.config.rules import CountRuleConfig, DwellRuleConfig, LeftObjectRuleConfig
 from contract.errors import ConfigError
+from contract.vocabulary import PEACETIME
 from edge.detectors.detections import Detections
 from edge.detectors.filter import check_class_name
 from edge.pipeline.zones import Zone
@@ -31,7 +32,12 @@ class RuleEngine:
         class_names: tuple[str, ...],
         model: str,
         new_id: IdFactory = new_uuid,
+        *,
+        mode: str = PEACETIME,
+        drill: bool = False,
     ) -> None:
+        """``mode``/``drill``: stamped on every event of these rules (the camera's operating
+        mode when they were built)."""
         kept = set(cfg.detection.classes) if cfg.detection.classes is not None else None
         self.zones: list[tuple[Zone, list[Rule]]] = []
         self.needs_background = False
@@ -50,7 +56,7 @@ class RuleEngine:
                             f"{cfg.where((*loc, 'classes'))}: rule class '{name}' is not in "
                             "detection.classes, so the rule would never see it"
                         )
-                ctx = RuleContext(cfg.id, zcfg.name, rcfg.name, rcfg.type, class_names)
+                ctx = RuleContext(cfg.id, zcfg.name, rcfg.name, rcfg.type, class_names, mode, drill)
                 rules.append(_build(rcfg, ctx, new_id))
             self.zones.append((Zone(zcfg), rules))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from contract.vocabulary import Phase, Severity
+from contract.vocabulary import PEACETIME, Phase, Severity
 
 __all__ = ["BoxXYXY", "Event", "Phase", "RuleContext", "Severity"]
 BoxXYXY = tuple[float, float, float, float]
@@ -38,6 +38,9 @@ class Event:
     #: Evidence recorded for this incident (ids of media uploaded separately).
     clip_id: str | None = None
     snapshot_id: str | None = None
+    #: The operating mode the incident was raised under, and whether that mode is a drill.
+    mode: str = PEACETIME
+    drill: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -51,10 +54,13 @@ class Event:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What every rule needs to label its events; fixed for the rule's lifetime."""
+    """What every rule needs to label its events; fixed for the rule's lifetime (a new mode
+    builds new rules, so an incident keeps the mode it was raised under)."""
 
     camera: str
     zone: str
     rule: str
     type: str
     class_names: tuple[str, ...]
+    mode: str = PEACETIME
+    drill: bool = False

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from contract.config.camera import CameraConfig, ReconnectConfig, SourceConfig
+from contract.fleet import CameraState
 from edge.errors import SourceError
 from edge.rules.events import Event
 from edge.sources import is_live, open_source
@@ -71,6 +72,15 @@ class CameraFeed(threading.Thread):
     @property
     def online(self) -> bool:
         return bool(self._online)
+
+    @property
+    def state(self) -> CameraState:
+        """As heartbeats report it: "starting" until the source first opens or fails."""
+        if self.ended:
+            return "ended"
+        if self._online is None:
+            return "starting"
+        return "online" if self._online else "offline"
 
     def take(self) -> DueFrame | None:
         with self._lock:

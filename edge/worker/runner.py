@@ -3,6 +3,10 @@
 Threads: one decode thread per camera, one detect stage (camera chains, outbox), the
 publisher and uploader (in Delivery), and the health/metrics HTTP server. Cameras with the
 same detector config share one ONNX session, so a box holds one copy of each model.
+
+Fleet control (edge/control): with ``fleet.source: central`` each camera starts from its
+last good pushed config when there is one; pushes arrive through the publisher and are
+applied by the detect stage; heartbeats report what every camera runs.
 """
 
 from __future__ import annotations
@@ -15,14 +19,20 @@ from typing import Any
 
 from contract.config.camera import SourceConfig
 from contract.errors import ConfigError, StreetwatchError
-from edge.camera.detectors import shared_detectors
+from contract.fleet import CameraState
+from edge.camera.detectors import DetectorCache
 from edge.config import CameraConfig, load_camera_config
 from edge.config.edge_box import EdgeBoxConfig
+from edge.control.apply import CameraControl
+from edge.control.link import ControlLink
+from edge.control.startup import starting_target
+from edge.control.status import FleetStatus
+from edge.control.store import LastGoodStore
 from edge.detectors.catalog import Manifest
 from edge.worker.camera import CameraFeed
 from edge.worker.health import HealthServer
 from edge.worker.metrics import EdgeMetrics
-from edge.worker.stage import DetectStage
+from edge.worker.stage import DetectStage, StageCamera
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +66,19 @@ class Worker:
     def __init__(self, cfg: EdgeBoxConfig, manifest: Manifest) -> None:
         self.cfg = cfg
         cameras = _load_cameras(cfg)
-        detectors = shared_detectors([c for c, _, _ in cameras], manifest)
+        source = cfg.fleet.source
+        store = LastGoodStore(cfg.fleet.state_dir)
+        starts = [starting_target(local, source, store) for local, _, _ in cameras]
+        self.detectors = DetectorCache(manifest)
+        detectors = self.detectors.seed([config for _, config in starts])
         self.metrics = EdgeMetrics()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
+        self.status = FleetStatus(source, [c.id for c, _, _ in cameras], self._state_of)
+        controls = [
+            CameraControl(local, target, config, source=source, status=self.status, store=store)
+            for (local, _, _), (target, config) in zip(cameras, starts, strict=True)
+        ]
         self._feeds = [
             CameraFeed(
                 cam,
@@ -75,8 +94,13 @@ class Worker:
         ]
         self.stage = DetectStage(
             cfg,
-            list(zip(self._feeds, detectors, strict=True)),
+            [
+                StageCamera(feed, det, control)
+                for feed, det, control in zip(self._feeds, detectors, controls, strict=True)
+            ],
             self.metrics,
+            detectors=self.detectors,
+            link=ControlLink(self.status, self._wake),
             wake=self._wake,
             stop=self.stop_event,
         )
@@ -92,6 +116,12 @@ class Worker:
     @property
     def feeds(self) -> list[CameraFeed]:
         return self._feeds
+
+    def _state_of(self, camera: str) -> CameraState:
+        for feed in self._feeds:
+            if feed.camera.id == camera:
+                return feed.state
+        return "starting"
 
     def _cameras(self) -> dict[str, Any]:
         return {

@@ -6,6 +6,10 @@ frames (one batched call where the model takes batches), then advances each came
 it tracks, applies the rules, records evidence and hands the events to its sink, which puts
 them in the outbox. Everything that writes the outbox happens here, so its SQLite
 connection has one owner.
+
+Between turns the stage applies the config pushes the publisher received (edge/control):
+a camera's chain is reconfigured in place while its decode thread keeps running, or keeps
+what it runs when the new config does not build; the outcome goes back as a report.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
+from contract.fleet import ConfigPush, ConfigReport
 from edge.camera.chain import CameraChain, EventSink, EvidenceTarget
+from edge.camera.detectors import DetectorCache
 from edge.config.edge_box import EdgeBoxConfig
+from edge.control.apply import CameraControl
+from edge.control.link import ControlLink
 from edge.delivery.sender import Delivery, MediaInbox, media_dir, uploads_evidence
 from edge.detectors import Detector
 from edge.detectors.detections import Detections
@@ -34,10 +42,21 @@ log = logging.getLogger(__name__)
 _FPS_WINDOW_S = 10.0
 
 
+@dataclass(frozen=True)
+class StageCamera:
+    """What the stage is given per camera: its decode thread, its (shared) detector session
+    and its fleet control (what it runs, which the chain is built from)."""
+
+    feed: CameraFeed
+    detector: Detector
+    control: CameraControl
+
+
 @dataclass
 class CameraUnit:
     feed: CameraFeed
     chain: CameraChain
+    control: CameraControl
     processed_mono_s: deque[float] = field(default_factory=deque)
 
     @property
@@ -76,14 +95,17 @@ def detect_group(group: Sequence[tuple[CameraChain, Frame]]) -> GroupDetections:
 
 
 class DetectStage(threading.Thread):
-    """Owns every camera's chain; ``cameras`` pairs each feed with its (shared) detector."""
+    """Owns every camera's chain; ``detectors`` holds the box's sessions (for pushes that
+    change a camera's detector), ``link`` brings pushes and takes reports."""
 
     def __init__(
         self,
         cfg: EdgeBoxConfig,
-        cameras: Sequence[tuple[CameraFeed, Detector]],
+        cameras: Sequence[StageCamera],
         metrics: EdgeMetrics,
         *,
+        detectors: DetectorCache,
+        link: ControlLink,
         wake: threading.Event,
         stop: threading.Event,
         drain_s: float = 5.0,
@@ -101,22 +123,27 @@ class DetectStage(threading.Thread):
         # Recorders hand finished evidence to this queue; the Delivery made in run() drains it.
         self._media: MediaInbox = queue.Queue()
         self._delivery: Delivery | None = None
-        self.units = [CameraUnit(feed, self._chain(feed, det)) for feed, det in cameras]
+        self.detectors = detectors
+        self.link = link
+        self.units = [CameraUnit(c.feed, self._chain(c), c.control) for c in cameras]
+        self._by_camera = {u.camera_id: u for u in self.units}
         self.ready = threading.Event()
         self.error: str | None = None
         self.turns = 0
 
-    def _chain(self, feed: CameraFeed, detector: Detector) -> CameraChain:
-        cam = feed.camera
+    def _chain(self, camera: StageCamera) -> CameraChain:
+        control = camera.control
         evidence = None
         if uploads_evidence(self.cfg):
-            evidence = EvidenceTarget(media_dir(self.cfg) / cam.id, self._media.put)
+            evidence = EvidenceTarget(media_dir(self.cfg) / control.camera, self._media.put)
         return CameraChain(
-            cam,
-            detector,
-            fps=feed.detect_fps,
+            control.config,
+            camera.detector,
+            fps=camera.feed.detect_fps,
             evidence=evidence,
-            sinks=[EventSink(partial(self._send, cam.id))],
+            sinks=[EventSink(partial(self._send, control.camera))],
+            mode=control.target.applied.mode,
+            drill=control.target.drill,
         )
 
     @property
@@ -132,7 +159,7 @@ class DetectStage(threading.Thread):
 
     def run(self) -> None:
         # Made here: the outbox connection belongs to this thread.
-        delivery = self._delivery = Delivery(self.cfg, self._media)
+        delivery = self._delivery = Delivery(self.cfg, self._media, self.link)
         try:
             delivery.start()
             self.ready.set()
@@ -155,14 +182,39 @@ class DetectStage(threading.Thread):
         self.delivery.send(events)
         for ev in events:
             self.metrics.events.labels(camera=camera, type=ev.type, phase=ev.phase).inc()
+        if events:
+            self.link.status.event(camera, time.time())
 
     def _drain_health(self) -> None:
         while not self._health.empty():
             ev = self._health.get_nowait()
+            unit = self._by_camera.get(ev.camera)
+            if unit is not None:  # raised under the camera's current operating mode
+                ev = replace(ev, mode=unit.chain.mode, drill=unit.chain.drill)
             self._send(ev.camera, [ev])
+
+    def _apply_pushes(self) -> None:
+        pushes = self.link.take()
+        for seq, push in pushes:
+            self.link.report(seq, self._apply(push))
+        if pushes:
+            self.detectors.keep([u.chain.detector for u in self.units])
+
+    def _apply(self, push: ConfigPush) -> ConfigReport:
+        unit = self._by_camera.get(push.camera)
+        if unit is None:
+            return ConfigReport(
+                push.camera,
+                push.applied,
+                ok=False,
+                error=f"camera '{push.camera}' is not served by edge box '{self.cfg.edge_id}'",
+            )
+        deadline_mono_s = time.monotonic() + self._clips_stop_s
+        return unit.control.apply(push, unit.chain, self.detectors, deadline_mono_s)
 
     def _turn(self) -> None:
         self._drain_health()
+        self._apply_pushes()
         due = [(u, d) for u in self.units if (d := u.feed.take()) is not None]
         if not due:
             return
@@ -201,7 +253,9 @@ class DetectStage(threading.Thread):
             times = unit.processed_mono_s
             while times and times[0] < now - _FPS_WINDOW_S:
                 times.popleft()
-            self.metrics.fps.labels(camera=unit.camera_id).set(len(times) / _FPS_WINDOW_S)
+            fps = len(times) / _FPS_WINDOW_S
+            self.metrics.fps.labels(camera=unit.camera_id).set(fps)
+            self.link.status.fps(unit.camera_id, fps)
 
     def _finish(self, delivery: Delivery) -> None:
         """Stopping: close open incidents and finish their clips, give delivery a moment."""

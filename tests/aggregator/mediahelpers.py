@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -51,11 +52,11 @@ class World:
         self.services.registry.add(edge_id, zmq.curve_keypair()[0].decode())
         self.tokens[edge_id] = self.services.registry.new_token(edge_id)
 
-    def event(self, edge_id: str) -> str:
-        """A new event from edge_id, stored as the ingest would."""
+    def event(self, edge_id: str, mode: str = "peacetime") -> str:
+        """A new event from edge_id (raised in ``mode``), stored as the ingest would."""
         seq = self._seq.get(edge_id, 0)
         self._seq[edge_id] = seq + 1
-        ev = wire.decode_event(message(edge_id, 3 * seq)[0])
+        ev = replace(wire.decode_event(message(edge_id, 3 * seq)[0]), mode=mode)
         self.events.ingest([Received(edge_id, seq + 1, ev)])
         return ev.event_id
 

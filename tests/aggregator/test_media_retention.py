@@ -108,3 +108,20 @@ def test_store_full_of_held_evidence_is_refused_and_reported(tmp_path: Path, db:
     assert (
         w.client.get("/api/v1/ingest", headers=w.session).json()["media"]["full_of_held"] is False
     )
+
+
+def test_evidence_of_an_emergency_is_kept_as_long_as_its_mode_says(tmp_path: Path, db: str) -> None:
+    w = World(tmp_path, db, max_age_days=1)
+    w.media.max_age_days_by_mode = {"emergency": 365.0}
+    w.edge("box-a")
+    daily = w.stored("box-a", w.event("box-a"), KB4)
+    flood = w.stored("box-a", w.event("box-a", mode="emergency"), KB4)
+    with w.engine.begin() as conn:  # both past the ordinary age limit, within the mode's
+        conn.execute(update(MEDIA).values(received_at=time.time() - 30 * 86400))
+    w.media.prune()
+    assert not w.present(daily)
+    assert w.present(flood)
+    with w.engine.begin() as conn:  # and past the mode's too
+        conn.execute(update(MEDIA).values(received_at=time.time() - 400 * 86400))
+    w.media.prune()
+    assert not w.present(flood)

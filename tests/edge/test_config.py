@@ -88,7 +88,7 @@ def test_every_shipped_config_loads() -> None:
         ),
         (
             "id: a\nzones:\n  - name: z\n    units: normalized\n    polygon: [[0, 0], [1, 1]]\n",
-            r"cam\.yaml:3: zones\[0\]: Value error, polygon needs at least 3 points, got 2",
+            r"cam\.yaml:5: zones\[0\]\.polygon: polygon needs at least 3 points, got 2",
         ),
         (
             "id: a\nzones:\n  - name: z\n    units: normalized\n"
@@ -104,7 +104,7 @@ def test_every_shipped_config_loads() -> None:
             "id: a\ndetection:\n  score_threshold: 1.5\n",
             r"cam\.yaml:3: detection\.score_threshold: Input should be less than or equal to 1",
         ),
-        ("id: Bad Name\n", r"cam\.yaml:1: id: Value error, camera id 'Bad Name'"),
+        ("id: Bad Name\n", r"cam\.yaml:1: id: camera id 'Bad Name'"),
         ("- just\n- a list\n", r"cam\.yaml: a camera config must be a YAML mapping"),
     ],
 )
@@ -164,7 +164,7 @@ def test_presets_fill_kind_and_defaults_and_keys_override(tmp_path: Path) -> Non
     [
         (
             "{preset: loitering}",
-            r"cam\.yaml:8: zones\[0\]\.rules: Value error, unknown preset 'loitering'",
+            r"cam\.yaml:8: zones\[0\]\.rules: unknown preset 'loitering'",
         ),
         (
             "{kind: count, classes: [person], min_count: 0}",

@@ -35,6 +35,8 @@ class CasePublic(BaseModel):
     created_at: float = Field(description="Unix seconds.")
     updated_at: float = Field(description="Unix seconds.")
     closed_at: float | None = Field(description="Unix seconds; set when closed or cancelled.")
+    mode: str = Field(description="The operating mode of the event that opened it.")
+    drill: bool = Field(description="Opened by a drill event: never in Open311 or statistics.")
     transitions: list[CaseStatus] = Field(
         description="The statuses this user may move the case to now (none for a viewer or "
         "a closed case): the UI offers only these."

@@ -50,6 +50,8 @@ class EventPublic(BaseModel):
     reviewed_by: str | None
     reviewed_at: float | None
     case_id: int | None
+    mode: str = Field(description="The operating mode the edge raised it under.")
+    drill: bool = Field(description="Raised under a drill: kept out of real figures.")
 
 
 class EventsPublic(BaseModel):

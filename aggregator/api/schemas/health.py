@@ -82,6 +82,9 @@ class IngestStatus(BaseModel):
     heartbeats: int = 0
     batches: int = 0
     db_errors: int = 0
+    pushes_sent: int = Field(0, description="Config and mode pushes sent to edges.")
+    reports_ok: int = Field(0, description="Pushes the edges reported applied.")
+    reports_refused: int = Field(0, description="Pushes the edges refused and rolled back.")
     by_type: dict[str, int] = Field(
         default_factory=dict, description="Newly stored event messages by event type."
     )

@@ -17,6 +17,7 @@ class StatsPublic(BaseModel):
     events_by_type: dict[str, int]
     events_by_camera: dict[str, int]
     events_by_zone: dict[str, int] = Field(description="Keyed camera/zone.")
+    events_by_mode: dict[str, int] = Field(description="By the operating mode they were raised in.")
     events_by_day: dict[str, int] = Field(
         description="Keyed by UTC date, YYYY-MM-DD, oldest first."
     )
