@@ -95,10 +95,14 @@ def _refused(exc: FleetError) -> HTTPException:
     return HTTPException(exc.status, str(exc))
 
 
-@router.get("/cameras/{camera}/configs", responses=errors(422))
+@router.get("/cameras/{camera}/configs", responses=errors(404, 422))
 def history(camera: Camera, services: ServicesDep) -> list[ConfigVersionPublic]:
-    """Every version of the camera's central config, newest first."""
-    return [_version(v) for v in _configs(services).history(camera)]
+    """Every version of the camera's central config, newest first; 404 for a camera no edge
+    has reported."""
+    try:
+        return [_version(v) for v in _configs(services).history(camera)]
+    except FleetError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
 
 
 @router.get("/cameras/{camera}/configs/latest", responses=errors(404, 422))

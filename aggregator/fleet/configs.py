@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy import exc as sa_exc
 
 from aggregator.core.fleet_config import FleetConfig, ModesConfig
-from aggregator.db.models import AUDIT, CAMERA_CONFIGS
+from aggregator.db.models import AUDIT, CAMERA_CONFIGS, CAMERA_EDGES, CAMERAS, FLEET_CAMERAS
 from aggregator.fleet.errors import ConfigInvalidError, FleetError
 from aggregator.fleet.modes import MAX_ACTOR_CHARS, MAX_REASON_CHARS, overrides_of
 from contract.config.camera import CameraConfig
@@ -163,6 +163,16 @@ def _text(value: str, what: str, max_chars: int) -> str:
     return value
 
 
+def _known(conn: Connection, camera: str) -> bool:
+    """Whether any edge has reported the camera or an operator has placed it."""
+    for table in (CAMERA_EDGES, FLEET_CAMERAS, CAMERAS):
+        if conn.execute(
+            select(table.c.camera_id).where(table.c.camera_id == camera).limit(1)
+        ).first():
+            return True
+    return False
+
+
 class CameraConfigs:
     def __init__(self, engine: Engine, fleet: FleetConfig, modes: ModesConfig) -> None:
         self.engine = engine
@@ -263,7 +273,12 @@ class CameraConfigs:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(*cols).where(c.camera_id == camera).order_by(c.version.desc())
-            )
+            ).all()
+            if not rows and not _known(conn, camera):
+                # An empty list would tell a typo apart from a camera with no config yet.
+                raise FleetError(
+                    404, f"camera '{camera}' is unknown: no events, heartbeats or configs"
+                )
             return [_version_of(r, with_document=False) for r in rows]
 
     def get(self, camera: str, version: int | None = None) -> ConfigVersion:

@@ -16,7 +16,7 @@ import zmq
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from aggregator.db.models import AUDIT
+from aggregator.db.models import AUDIT, CAMERA_EDGES
 from tests.aggregator.fleethelpers import DB_KINDS, FleetApi, camera_document, fleet_api
 
 URL = "/api/v1/cameras/cam-1/configs"
@@ -127,7 +127,14 @@ def test_invalid_configs_are_refused_naming_the_field(api: FleetApi) -> None:
     assert "max_config_bytes" in _refusal(api, huge)[""]
 
     # Nothing refused was stored: the camera has no version at all.
-    assert api.clients["viewer"].get(BAD).json() == []
+    # Nothing was stored, and no edge reports cam-bad: its history is a 404 naming it, while a
+    # camera an edge has reported but nobody configured has an empty history.
+    unknown = api.clients["viewer"].get(BAD)
+    assert unknown.status_code == 404, unknown.text
+    assert "'cam-bad' is unknown" in unknown.json()["detail"]
+    with api.engine.begin() as conn:
+        conn.execute(CAMERA_EDGES.insert().values(camera_id="cam-seen", edge_id="e", bound_at=0))
+    assert api.clients["viewer"].get(_url("cam-seen")).json() == []
     # The body itself keeps FastAPI's shape of errors.
     r = api.clients["admin"].post(BAD, json={"config": doc})
     assert r.status_code == 422

@@ -95,7 +95,7 @@ def test_configs_push_history_rollback(site: tuple[Path, str]) -> None:
     history = _ok(root, "configs", "history", "cam-1").splitlines()
     assert [ln.split()[0] for ln in history] == ["v3", "v2", "v1"]
     assert history[1].endswith("by ann: market")
-    assert "no central config" in _user_error(root, "configs", "history", "cam-9")
+    assert "'cam-9' is unknown" in _user_error(root, "configs", "history", "cam-9")
     assert "no version 7" in _user_error(root, "configs", "rollback", "cam-1", "7", "--reason", "x")
 
     engine = make_engine(url)
