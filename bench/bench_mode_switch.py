@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_aggregator_load import machine
 from tests.deploy import Deployment, database
+from tests.postgres import SESSION
 from tests.fleet import Fleet, apply_latencies_s, percentile
 from tests.system.test_fleet_modes import _clips, _in_mode
 
@@ -92,7 +93,7 @@ def main() -> None:
     ap.add_argument("--boxes", type=int, default=6)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, database("postgresql", Path(tmp)) as url:
-        print(machine(url))
+        print(f"machine: {machine(SESSION.get().dsn())}", flush=True)
         d = Deployment(Path(tmp), url)
         fleet = Fleet(d)
         try:

@@ -137,5 +137,5 @@ if ((want_export)); then
     make_env .venv-export export
 fi
 
-say "done: run the tests with .venv/bin/python -m pytest"
+say "done: run the tests with .venv/bin/python -m pytest -n 2 --dist loadfile"
 report_missing

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,13 +37,30 @@ def postgres_server() -> PgServer:
     return SESSION.get()
 
 
+#: Which PostgreSQL each pytest-xdist worker used, gathered by the controlling process.
+_WORKER_PG_NOTES: set[str] = set()
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    output = getattr(session.config, "workeroutput", None)  # set in an xdist worker only
+    if output is not None and SESSION.server is not None:
+        output["pg_note"] = SESSION.server.note
     SESSION.stop()  # an embedded server ends with the session
 
 
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; keep its PostgreSQL note for the summary."""
+    note = getattr(node, "workeroutput", {}).get("pg_note")
+    if note:
+        _WORKER_PG_NOTES.add(note)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    notes = set(_WORKER_PG_NOTES)
     if SESSION.server is not None:
-        terminalreporter.write_line(f"PostgreSQL for the tests: {SESSION.server.note}")
+        notes.add(SESSION.server.note)
+    for note in sorted(notes):
+        terminalreporter.write_line(f"PostgreSQL for the tests: {note}")
 
 
 @pytest.fixture(scope="session")
