@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from aggregator.cli_fleet import configs, modes
+from aggregator.cli_grid import grid
 from contract.cli import (
     LOG_LEVELS,
     UserErrorGroup,
@@ -288,12 +289,23 @@ def cameras_set(
     grid_cell: str,
     group: str,
 ) -> None:
-    """Record or change a camera's location and group."""
-    from sqlalchemy import delete
+    """Record or change a camera's location and group. With a position and no --grid-cell,
+    the camera is placed in the imported grid cell that contains it."""
+    from sqlalchemy import delete, select
 
+    from aggregator.db.grid_models import GRID_CELLS
     from aggregator.db.models import CAMERAS
+    from aggregator.grid.cells import Grid
 
     with _database(config_path)[1].begin() as conn:
+        if grid_cell:
+            known = conn.execute(select(GRID_CELLS.c.code).where(GRID_CELLS.c.code == grid_cell))
+            has_grid = conn.execute(select(GRID_CELLS.c.code).limit(1)).first() is not None
+            if has_grid and known.first() is None:
+                raise StreetwatchError(f"grid cell '{grid_cell}' is not in the imported grid")
+        elif lat is not None and lon is not None:
+            cell = Grid.cell_at(conn, lon, lat)
+            grid_cell = cell.code if cell else ""
         conn.execute(delete(CAMERAS).where(CAMERAS.c.camera_id == camera_id))
         conn.execute(
             CAMERAS.insert().values(
@@ -333,6 +345,7 @@ def keys_generate(directory: Path, name: str) -> None:
 
 cli.add_command(modes)
 cli.add_command(configs)
+cli.add_command(grid)
 
 
 def main() -> None:

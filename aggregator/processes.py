@@ -24,6 +24,7 @@ from aggregator.core.config import AggregatorConfig
 from aggregator.core.http import uvicorn_config
 from aggregator.db.engine import make_engine, migrate
 from aggregator.edges import EdgeRegistry
+from aggregator.grid.catalogue import load_catalogue
 from aggregator.ingest import IngestServer
 from aggregator.main import create_app, create_probe_app
 from aggregator.maintenance import Maintenance
@@ -43,8 +44,8 @@ def _database(cfg: AggregatorConfig) -> Engine:
 
 
 def _start_ingest(cfg: AggregatorConfig, engine: Engine, registry: EdgeRegistry) -> IngestServer:
-    # Configured case categories are known event types too: counted under their own name.
-    known_types = (*EVENT_TYPES, *cfg.cases.categories)
+    # Event types the catalogue files are known too: counted under their own name.
+    known_types = (*EVENT_TYPES, *load_catalogue(cfg.cases.catalogue).event_types)
     ingest = IngestServer(
         cfg.ingest,
         EventStore(engine),
@@ -128,7 +129,9 @@ def serve(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
         cfg.media, engine, max_age_days_by_mode=cfg.modes.evidence_max_age_days()
     )  # first: a wrong bucket stops the start right away
     ingest = _start_ingest(cfg, engine, registry)
-    services = Services(engine, registry, ingest, media, cfg.cases, cfg.http, cfg.modes, cfg.fleet)
+    services = Services(
+        engine, registry, ingest, media, cfg.cases, cfg.http, cfg.modes, cfg.fleet, cfg.grid
+    )
     app = create_app(services)
     rid = replica_id or default_id("ingest", cfg.ingest.bind)
     beacon = _ingest_beacon(engine, ingest, rid)
@@ -178,7 +181,9 @@ def run_api(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
     engine = _database(cfg)
     registry = EdgeRegistry(engine)
     media = MediaStore(cfg.media, engine, max_age_days_by_mode=cfg.modes.evidence_max_age_days())
-    services = Services(engine, registry, None, media, cfg.cases, cfg.http, cfg.modes, cfg.fleet)
+    services = Services(
+        engine, registry, None, media, cfg.cases, cfg.http, cfg.modes, cfg.fleet, cfg.grid
+    )
     app = create_app(services)
     endpoint = f"{cfg.http.host}:{cfg.http.port}"
     rid = replica_id or default_id("api", endpoint)

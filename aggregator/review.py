@@ -7,14 +7,17 @@ verify, close). Pure database work; the HTTP layer only checks roles and shapes 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
 from aggregator.auth import User
-from aggregator.core.config import CasesConfig
 from aggregator.core.fleet_config import ModesConfig
+from aggregator.db.grid_models import GRID_CELLS
 from aggregator.db.models import AUDIT, CAMERAS, CASES, EVENTS
+from aggregator.grid.catalogue import Catalogue, Category
+from aggregator.grid.stages import stage_states
 
 DISMISS_REASONS = ("false_positive", "duplicate", "not_actionable")
 OPEN_STATUSES = ("filed", "dispatched", "in_progress", "resolved")
@@ -60,26 +63,64 @@ def audit(
     )
 
 
+@dataclass(frozen=True)
+class Filing:
+    """How a new case is filed: its category, priority and stage deadlines (epoch seconds)."""
+
+    category: Category
+    priority: str
+    stage_due_at: tuple[float, ...]
+
+    def values(self) -> dict[str, Any]:
+        """The cases columns these settle."""
+        return {
+            "category": self.category.title,
+            "category_code": self.category.code,
+            "department": self.category.department,
+            "priority": self.priority,
+            "stage_index": 0,
+            "stage_due_at": self.stage_due_at[0],
+            "deadline_at": self.stage_due_at[-1],
+        }
+
+
+def place(conn: Connection, camera: str) -> dict[str, Any]:
+    """Where a camera's cases are: address, position, grid cell and its district."""
+    cam = conn.execute(select(CAMERAS).where(CAMERAS.c.camera_id == camera)).first()
+    if cam is None:
+        return {"address": "", "lat": None, "lon": None, "grid_cell": "", "district": ""}
+    district = conn.execute(
+        select(GRID_CELLS.c.district).where(GRID_CELLS.c.code == cam.grid_cell)
+    ).scalar()
+    return {
+        "address": cam.address,
+        "lat": cam.lat,
+        "lon": cam.lon,
+        "grid_cell": cam.grid_cell,
+        "district": district or "",
+    }
+
+
 class Review:
     def __init__(
-        self, engine: Engine, cases: CasesConfig, modes: ModesConfig | None = None
+        self, engine: Engine, catalogue: Catalogue, modes: ModesConfig | None = None
     ) -> None:
         self.engine = engine
-        self.cases = cases
+        self.catalogue = catalogue
         self.modes = modes or ModesConfig()
 
-    def _filing(self, event_type: str, mode: str) -> tuple[str, float]:
-        """(priority, time limit in hours) of a case of event_type opened under mode: the
-        mode's case override where it has one, else the category's."""
-        cat = self.cases.for_type(event_type)
+    def filing(self, category: Category, event_type: str, mode: str, now: float) -> Filing:
+        """The filing of a case of category (raised as event_type) under mode: the mode's
+        case override, where it has one, sets the priority and shortens every stage in
+        proportion to its time limit (e.g. emergency: 48 h -> 12 h, a 4 h stage -> 1 h)."""
         definition = self.modes.definitions.get(mode)
         override = definition.cases.get(event_type) if definition else None
-        if override is None:
-            return cat.priority, cat.time_limit_h
-        return (
-            override.priority or cat.priority,
-            override.time_limit_h if override.time_limit_h is not None else cat.time_limit_h,
-        )
+        priority = (override.priority if override else None) or category.priority
+        scale = 1.0
+        if override is not None and override.time_limit_h is not None:
+            scale = override.time_limit_h / category.time_limit_h
+        due = tuple(now + s.within_h * scale * 3600 for s in category.stages)
+        return Filing(category, priority, due)
 
     def _event(self, conn: Connection, event_id: str) -> Any:
         row = conn.execute(select(EVENTS).where(EVENTS.c.event_id == event_id)).first()
@@ -111,29 +152,22 @@ class Review:
                 case_id = int(open_case.id)
                 audit(conn, user, "join_case", "case", str(case_id), {"event_id": event_id}, note)
             else:
-                cat = self.cases.for_type(ev.type)
-                priority, time_limit_h = self._filing(ev.type, ev.mode)
-                cam = conn.execute(select(CAMERAS).where(CAMERAS.c.camera_id == ev.camera)).first()
+                filing = self.filing(self.catalogue.for_type(ev.type), ev.type, ev.mode, now)
                 inserted = conn.execute(
                     CASES.insert().values(
                         camera=ev.camera,
                         zone=ev.zone,
                         type=ev.type,
-                        category=cat.category,
-                        department=cat.department,
-                        priority=priority,
                         status="filed",
                         assignee=None,
-                        deadline_at=now + time_limit_h * 3600,
-                        address=cam.address if cam else "",
-                        lat=cam.lat if cam else None,
-                        lon=cam.lon if cam else None,
-                        grid_cell=cam.grid_cell if cam else "",
                         created_at=now,
                         updated_at=now,
                         closed_at=None,
                         mode=ev.mode,
                         drill=ev.drill,
+                        source="camera",
+                        **filing.values(),
+                        **place(conn, ev.camera),
                     )
                 ).inserted_primary_key
                 assert inserted is not None
@@ -144,7 +178,11 @@ class Review:
                     "file_case",
                     "case",
                     str(case_id),
-                    {"event_id": event_id, "category": cat.category, "department": cat.department},
+                    {
+                        "event_id": event_id,
+                        "category": filing.category.code,
+                        "department": filing.category.department,
+                    },
                     note,
                 )
             conn.execute(
@@ -183,31 +221,18 @@ class Review:
     def update_case(
         self, case_id: int, user: User, changes: dict[str, Any], note: str | None
     ) -> None:
-        """Change status (along TRANSITIONS), department, assignee or priority; audited."""
+        """Change status (along TRANSITIONS), department, assignee or priority, or finish
+        the current stage; audited."""
         with self.engine.begin() as conn:
             row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
             if row is None:
                 raise ReviewError(404, f"no case {case_id}")
-            values: dict[str, Any] = {}
-            new_status = changes.get("status")
-            if new_status is not None and new_status != row.status:
-                allowed = TRANSITIONS.get(row.status, {})
-                if new_status not in allowed:
-                    raise ReviewError(
-                        409,
-                        f"case {case_id} is {row.status}: it can go to "
-                        f"{', '.join(allowed) or 'nothing'}, not {new_status}",
-                    )
-                if not user.has(allowed[new_status]):
-                    raise ReviewError(
-                        403, f"moving a case to {new_status} needs the {allowed[new_status]} role"
-                    )
-                values["status"] = new_status
-                if new_status in ("closed", "cancelled"):
-                    values["closed_at"] = time.time()
+            values = self._status_change(row, user, changes.get("status"))
             for key in ("department", "assignee", "priority"):
                 if changes.get(key) is not None and changes[key] != getattr(row, key):
                     values[key] = changes[key]
+            if changes.get("stage_done"):
+                values.update(self._next_stage(row))
             if not values and not note:
                 return
             values["updated_at"] = time.time()
@@ -222,3 +247,40 @@ class Review:
                 {"from": before, "to": {k: v for k, v in values.items() if k in before}},
                 note,
             )
+
+    @staticmethod
+    def _status_change(row: Any, user: User, new_status: str | None) -> dict[str, Any]:
+        """The column changes of moving the case to new_status (none if it stays)."""
+        if new_status is None or new_status == row.status:
+            return {}
+        allowed = TRANSITIONS.get(row.status, {})
+        if new_status not in allowed:
+            raise ReviewError(
+                409,
+                f"case {row.id} is {row.status}: it can go to "
+                f"{', '.join(allowed) or 'nothing'}, not {new_status}",
+            )
+        if not user.has(allowed[new_status]):
+            raise ReviewError(
+                403, f"moving a case to {new_status} needs the {allowed[new_status]} role"
+            )
+        values: dict[str, Any] = {"status": new_status}
+        if new_status in ("closed", "cancelled"):
+            values["closed_at"] = time.time()
+        if row.status == "resolved" and new_status == "in_progress":
+            values["rework_count"] = row.rework_count + 1  # sent back: GB/T 30428.4 rework
+        return values
+
+    def _next_stage(self, row: Any) -> dict[str, Any]:
+        """Finish the current stage: the next one's deadline becomes the case's next."""
+        category = self.catalogue.by_code.get(row.category_code) or self.catalogue.for_type(
+            row.type
+        )
+        states = stage_states(category, row.created_at, row.deadline_at, row.stage_index)
+        if row.stage_index >= len(states):
+            raise ReviewError(409, f"case {row.id} has finished all {len(states)} stages")
+        index = row.stage_index + 1
+        return {
+            "stage_index": index,
+            "stage_due_at": states[index].due_at if index < len(states) else None,
+        }

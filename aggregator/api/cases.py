@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import Connection, func, select
@@ -20,7 +20,10 @@ from aggregator.api.schemas.cases import (
 )
 from aggregator.api.schemas.common import AuditEntryPublic, errors
 from aggregator.auth import User
+from aggregator.db.grid_models import MAX_CELL_CHARS
 from aggregator.db.models import AUDIT, CASES, EVENTS
+from aggregator.grid.catalogue import Catalogue
+from aggregator.grid.stages import next_due, stage_states
 from aggregator.review import TRANSITIONS, Review, ReviewError
 
 router = APIRouter(
@@ -40,8 +43,16 @@ def transitions(status: str, user: User) -> list[str]:
     return [nxt for nxt, role in TRANSITIONS.get(status, {}).items() if user.has(role)]
 
 
-def _public(row: Any, user: User) -> dict[str, Any]:
-    return {**row._mapping, "transitions": transitions(row.status, user)}
+def _public(row: Any, user: User, catalogue: Catalogue) -> dict[str, Any]:
+    category = catalogue.by_code.get(row.category_code) or catalogue.for_type(row.type)
+    states = stage_states(category, row.created_at, row.deadline_at, row.stage_index)
+    current = next_due(states)
+    return {
+        **row._mapping,
+        "stage": current.name if current else "",
+        "stages": [vars(s) for s in states],
+        "transitions": transitions(row.status, user),
+    }
 
 
 @router.get("", responses=errors(422))
@@ -51,15 +62,30 @@ def list_cases(
     status: CaseStatus | None = None,
     department: str | None = None,
     overdue: bool | None = None,
+    grid_cell: Annotated[str | None, Query(max_length=MAX_CELL_CHARS)] = None,
+    district: Annotated[str | None, Query(max_length=64)] = None,
+    category_code: Annotated[str | None, Query(max_length=16)] = None,
+    source: Literal["camera", "citizen"] | None = None,
+    drill: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> CasesPublic:
-    """Cases, newest first; overdue = still open past their deadline."""
+    """Cases, newest first; overdue = still open past their deadline; grid_cell, district,
+    category_code, source and drill filter as named."""
     conds = []
     if status is not None:
         conds.append(CASES.c.status == status)
     if department is not None:
         conds.append(CASES.c.department == department)
+    for column, value in (
+        (CASES.c.grid_cell, grid_cell),
+        (CASES.c.district, district),
+        (CASES.c.category_code, category_code),
+        (CASES.c.source, source),
+        (CASES.c.drill, drill),
+    ):
+        if value is not None:
+            conds.append(column == value)
     if overdue is not None:
         late = (CASES.c.deadline_at < time.time()) & CASES.c.closed_at.is_(None)
         conds.append(late if overdue else ~late)
@@ -69,11 +95,12 @@ def list_cases(
             select(CASES).where(*conds).order_by(CASES.c.id.desc()).limit(limit).offset(offset)
         ).all()
     return CasesPublic(
-        total=total, items=[CasePublic.model_validate(_public(r, user)) for r in rows]
+        total=total,
+        items=[CasePublic.model_validate(_public(r, user, services.catalogue)) for r in rows],
     )
 
 
-def _detail(conn: Connection, case_id: int, user: User) -> CaseDetailPublic:
+def _detail(conn: Connection, case_id: int, user: User, catalogue: Catalogue) -> CaseDetailPublic:
     row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
     if row is None:
         raise HTTPException(404, f"no case {case_id}")
@@ -98,7 +125,7 @@ def _detail(conn: Connection, case_id: int, user: User) -> CaseDetailPublic:
     ).all()
     return CaseDetailPublic.model_validate(
         {
-            **_public(row, user),
+            **_public(row, user, catalogue),
             "events": [CaseEventPublic.model_validate(dict(e._mapping)) for e in events],
             "audit": [AuditEntryPublic.model_validate(dict(a._mapping)) for a in trail],
         }
@@ -109,7 +136,7 @@ def _detail(conn: Connection, case_id: int, user: User) -> CaseDetailPublic:
 def get_case(case_id: RowId, services: ServicesDep, user: Viewer) -> CaseDetailPublic:
     """One case with its events, every change made to it, and the moves this user may make."""
     with services.engine.connect() as conn:
-        return _detail(conn, case_id, user)
+        return _detail(conn, case_id, user, services.catalogue)
 
 
 @router.patch("/{case_id}", responses=errors(400, 403, 404, 409, 422))
@@ -118,10 +145,10 @@ def update_case(
 ) -> CaseDetailPublic:
     """Dispatch, progress, resolve (operator); verify, close, cancel, reopen (supervisor)."""
     try:
-        Review(services.engine, services.cases).update_case(
+        Review(services.engine, services.catalogue, services.modes).update_case(
             case_id, user, body.model_dump(exclude={"note"}), body.note
         )
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     with services.engine.connect() as conn:
-        return _detail(conn, case_id, user)
+        return _detail(conn, case_id, user, services.catalogue)

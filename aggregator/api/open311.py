@@ -1,4 +1,4 @@
-"""Open311 GeoReport v2 (JSON): cases as service requests, event types as services, so
+"""Open311 GeoReport v2 (JSON): cases as service requests, catalogue categories as services, so
 existing city systems can read them without a custom integration."""
 
 from __future__ import annotations
@@ -30,19 +30,19 @@ def _iso(ts: float | None) -> str | None:
 
 @router.get("/services.json")
 def services_json(services: ServicesDep) -> list[Service]:
-    """One service per event type the city handles."""
-    cats = services.cases.categories
+    """One service per category of the catalogue: service_code is the category code."""
     return [
         Service(
-            service_code=code,
-            service_name=code.replace("_", " "),
-            description=f"{c.category}: handled by {c.department} within {c.time_limit_h:g} h",
+            service_code=c.code,
+            service_name=c.subclass,
+            description=f"{c.title}: {c.filing_condition} Handled by {c.department} "
+            f"within {c.time_limit_h:g} h.",
             metadata=False,
             type="realtime",
-            keywords=c.category,
-            group=c.department,
+            keywords=f"{c.class_name}, {c.subclass}",
+            group=c.class_name,
         )
-        for code, c in sorted(cats.items())
+        for c in services.catalogue.categories
     ]
 
 
@@ -51,8 +51,8 @@ def _request(row: Any, media: str | None) -> ServiceRequest:
         service_request_id=str(row.id),
         status="closed" if row.status in CLOSED else "open",
         status_notes=row.status.replace("_", " "),
-        service_name=row.type.replace("_", " "),
-        service_code=row.type,
+        service_name=row.category,
+        service_code=row.category_code or row.type,
         description=f"{row.category} at {row.camera}/{row.zone}",
         agency_responsible=row.department,
         service_notice=f"priority {row.priority}",
@@ -100,7 +100,7 @@ def requests_json(
     of drills are never listed."""
     conds: list[ColumnElement[bool]] = [CASES.c.drill.is_(False)]
     if service_code:
-        conds.append(CASES.c.type == service_code)
+        conds.append((CASES.c.category_code == service_code) | (CASES.c.type == service_code))
     if status == "open":
         conds.append(CASES.c.status.not_in(CLOSED))
     elif status == "closed":

@@ -9,15 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aggregator.core.fleet_config import FleetConfig, ModesConfig
+from aggregator.core.grid_config import GridConfig
 from contract.config.loading import load_yaml_model
-from contract.vocabulary import (
-    CAMERA_OFFLINE,
-    CROWDING,
-    ILLEGAL_PARKING,
-    LITTER,
-    NONMOTOR_PARKING,
-    STREET_VENDING,
-)
 
 
 class _Strict(BaseModel):
@@ -180,49 +173,13 @@ class RetentionConfig(_Strict):
     )
 
 
-class CategoryConfig(_Strict):
-    """How a confirmed event of one type is filed: who fixes it and how soon."""
-
-    category: str
-    department: str
-    time_limit_h: float = Field(gt=0, description="Deadline after the case is filed, hours.")
-    priority: str = Field("normal", pattern="^(low|normal|high|urgent)$")
-
-
-def _default_categories() -> dict[str, CategoryConfig]:
-    return {
-        CROWDING: CategoryConfig(
-            category="public order", department="police", time_limit_h=2, priority="high"
-        ),
-        ILLEGAL_PARKING: CategoryConfig(
-            category="traffic", department="traffic enforcement", time_limit_h=24
-        ),
-        NONMOTOR_PARKING: CategoryConfig(
-            category="traffic", department="traffic enforcement", time_limit_h=72, priority="low"
-        ),
-        STREET_VENDING: CategoryConfig(
-            category="street order", department="market inspection", time_limit_h=48
-        ),
-        LITTER: CategoryConfig(
-            category="sanitation", department="street cleaning", time_limit_h=48
-        ),
-        # An edge box reports its own cameras going dark (edge/worker/camera.py).
-        CAMERA_OFFLINE: CategoryConfig(
-            category="equipment", department="camera maintenance", time_limit_h=24, priority="high"
-        ),
-    }
-
-
 class CasesConfig(_Strict):
-    categories: dict[str, CategoryConfig] = Field(default_factory=_default_categories)
-    fallback: CategoryConfig = Field(
-        default_factory=lambda: CategoryConfig(
-            category="other", department="city services", time_limit_h=72
-        )
+    catalogue: Path | None = Field(
+        None,
+        description="The category catalogue (YAML, relative to this config): categories, "
+        "departments, staged deadlines; unset: the shipped GB/T 30428.2-style default "
+        "(aggregator/grid/catalogue.yaml).",
     )
-
-    def for_type(self, event_type: str) -> CategoryConfig:
-        return self.categories.get(event_type, self.fallback)
 
 
 class HttpConfig(_Strict):
@@ -319,6 +276,7 @@ class AggregatorConfig(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     modes: ModesConfig = Field(default_factory=ModesConfig)
+    grid: GridConfig = Field(default_factory=GridConfig)
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:
@@ -335,6 +293,12 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
                 update={"server_secret_key": key if key.is_absolute() else base / key}
             ),
             "media": cfg.media.resolved(base),
+            "grid": cfg.grid.resolved(base),
+            "cases": cfg.cases.model_copy(
+                update={"catalogue": base / cfg.cases.catalogue}
+                if cfg.cases.catalogue is not None and not cfg.cases.catalogue.is_absolute()
+                else {}
+            ),
             "http": cfg.http.model_copy(
                 update={
                     name: base / value

@@ -263,8 +263,25 @@ class CaseRow(Base):
     #: The mode of the event that opened it; a drill case never reaches Open311 or statistics.
     mode: Mapped[str] = mapped_column(String(32), default="peacetime", server_default="peacetime")
     drill: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The grid loop (issue 15): the catalogue category, the district of the cell, the stage
+    # of the category's staged deadlines being worked on and when it is due, where the case
+    # came from, how often it was sent back (rework) and escalated.
+    category_code: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    district: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    stage_index: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    stage_due_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="camera", server_default="camera")
+    reporter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    photo_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalated_stage: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
 
-    __table_args__ = (Index("ix_cases_open_key", "camera", "zone", "type", "status"),)
+    __table_args__ = (
+        Index("ix_cases_open_key", "camera", "zone", "type", "status"),
+        Index("ix_cases_grid_cell", "grid_cell"),
+    )
 
 
 class AuditRow(Base):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
+from aggregator.db import grid_models  # noqa: F401  (its tables join Base.metadata)
 from aggregator.db.engine import make_engine
 from aggregator.db.models import Base
 

@@ -82,9 +82,14 @@ def test_confirm_files_a_case_and_the_next_joins_it(api: dict[str, Any]) -> None
     assert second.json()["case_id"] == case_id  # same camera, zone and type: same case
     case = c.get(f"/api/v1/cases/{case_id}").json()
     assert (case["category"], case["department"], case["status"]) == (
-        "traffic",
+        "street order / illegal parking",
         "traffic enforcement",
         "filed",
+    )
+    assert (case["category_code"], case["stage"], case["source"]) == (
+        "0302",
+        "ticket or tow",
+        "camera",
     )
     assert case["deadline_at"] == pytest.approx(time.time() + 24 * 3600, abs=60)
     assert (case["address"], case["grid_cell"], case["lat"]) == (
@@ -228,7 +233,9 @@ def test_open311_requests_follow_georeport_v2(api: dict[str, Any]) -> None:
         op.post(f"/api/v1/events/{ids[i]}/confirm", json={})
     viewer = api["c"]["viewer"]
     services = viewer.get("/open311/v2/services.json").json()
-    assert {s["service_code"] for s in services} >= {"crowding", "illegal_parking", "litter"}
+    # Services are the catalogue's categories: 0501 crowding, 0302 illegal parking, 0101 litter.
+    assert {s["service_code"] for s in services} >= {"0501", "0302", "0101"}
+    assert next(s for s in services if s["service_code"] == "0101")["group"] == "city appearance"
     requests = viewer.get("/open311/v2/requests.json").json()
     assert len(requests) == 2  # events 1 and 13 share a case
     checker = jsonschema.Draft7Validator(
@@ -241,15 +248,14 @@ def test_open311_requests_follow_georeport_v2(api: dict[str, Any]) -> None:
     for r in requests:  # ISO 8601 with a zone, whatever format checkers jsonschema has here
         for key in ("requested_datetime", "updated_datetime", "expected_datetime"):
             assert datetime.fromisoformat(r[key]).tzinfo is not None
-    parking = next(r for r in requests if r["service_code"] == "illegal_parking")
+    parking = next(r for r in requests if r["service_code"] == "0302")
+    assert parking["service_name"] == "street order / illegal parking"
     assert (parking["address"], parking["lat"], parking["long"]) == ("1 Main St", 52.1, 4.3)
     assert parking["agency_responsible"] == "traffic enforcement"
     one = viewer.get(f"/open311/v2/requests/{parking['service_request_id']}.json").json()
     assert one == [parking]
     assert viewer.get("/open311/v2/requests.json", params={"status": "closed"}).json() == []
-    assert (
-        len(viewer.get("/open311/v2/requests.json", params={"service_code": "litter"}).json()) == 1
-    )
+    assert len(viewer.get("/open311/v2/requests.json", params={"service_code": "0101"}).json()) == 1
     assert api["c"]["viewer"].get("/open311/v2/requests/999.json").status_code == 404
 
 

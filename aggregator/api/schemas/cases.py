@@ -15,6 +15,12 @@ CaseStatus = Literal[
 Priority = Literal["low", "normal", "high", "urgent"]
 
 
+class StagePublic(BaseModel):
+    name: str
+    due_at: float = Field(description="Unix seconds.")
+    done: bool
+
+
 class CasePublic(BaseModel):
     """A real problem handed to a department: confirmed events of one camera, zone and type."""
 
@@ -37,6 +43,15 @@ class CasePublic(BaseModel):
     closed_at: float | None = Field(description="Unix seconds; set when closed or cancelled.")
     mode: str = Field(description="The operating mode of the event that opened it.")
     drill: bool = Field(description="Opened by a drill event: never in Open311 or statistics.")
+    category_code: str = Field(description="The catalogue category (Open311 service_code).")
+    district: str = Field(description="The district of the grid cell, if the cell is known.")
+    source: Literal["camera", "citizen"]
+    stage_index: int = Field(description="The stage being worked on (0-based).")
+    stage: str = Field(description="Its name, e.g. fence off; empty once all are done.")
+    stage_due_at: float | None = Field(description="Unix seconds: the next deadline.")
+    stages: list[StagePublic] = Field(description="Every stage with its deadline.")
+    rework_count: int = Field(description="Times a resolved case was sent back to work.")
+    escalation_level: int = Field(description="Times an overdue stage escalated it.")
     transitions: list[CaseStatus] = Field(
         description="The statuses this user may move the case to now (none for a viewer or "
         "a closed case): the UI offers only these."
@@ -71,4 +86,7 @@ class CaseUpdate(BaseModel):
     department: str | None = Field(None, min_length=1, max_length=64)
     assignee: str | None = Field(None, min_length=1, max_length=64)
     priority: Priority | None = None
+    stage_done: bool | None = Field(
+        None, description="True: the current stage is done; the next one (and its deadline) starts."
+    )
     note: str | None = Field(None, max_length=512, description="Why: kept in the audit log.")

@@ -1,0 +1,1 @@
+"""Notifications out: signed webhooks from a durable queue, and escalation of overdue stages."""
