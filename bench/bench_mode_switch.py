@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_aggregator_load import machine
 from tests.deploy import Deployment, database
-from tests.postgres import SESSION
 from tests.fleet import Fleet, apply_latencies_s, percentile
+from tests.postgres import SESSION
 from tests.system.test_fleet_modes import _clips, _in_mode
 
 HEARTBEAT_S = 1.0
