@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from aggregator.cli_clients import clients
 from aggregator.cli_fleet import configs, modes
 from aggregator.cli_grid import grid
 from contract.cli import (
@@ -346,6 +347,7 @@ def keys_generate(directory: Path, name: str) -> None:
 cli.add_command(modes)
 cli.add_command(configs)
 cli.add_command(grid)
+cli.add_command(clients)
 
 
 def main() -> None:

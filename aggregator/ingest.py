@@ -11,8 +11,9 @@ against the columns when decoded, and a batch the database still refuses is spli
 message it refuses is alone, which is nacked while the rest are committed and acknowledged.
 
 Fleet control rides on the heartbeats: each is answered with H and may bring C pushes of
-cameras' desired configs and modes; the edges' R reports are noted for the beacon
-(aggregator/fleet/link.py). Neither waits on the database.
+cameras' desired configs and modes, and V requests to verify a case by camera; the edges' R
+reports are noted for the beacon, their W verdicts for the verify desk
+(aggregator/fleet/link.py). None of it waits on the database.
 """
 
 from __future__ import annotations
@@ -276,6 +277,10 @@ class IngestServer(threading.Thread):
         if env.kind == wire.KIND_REPORT:
             self._report(edge_id, env)
             return None
+        if env.kind == wire.KIND_VERDICT:
+            if not self.fleet.on_verdict(edge_id, env.payload):
+                s.malformed += 1
+            return None
         if env.kind != wire.KIND_EVENT:
             s.malformed += 1
             return None
@@ -323,6 +328,8 @@ class IngestServer(threading.Thread):
         for frames in self.fleet.on_heartbeat(edge_id, hb):
             sock.send_multipart([routing_id, *frames])
             s.pushes_sent += 1
+        for frames in self.fleet.verify_requests(edge_id, hb):
+            sock.send_multipart([routing_id, *frames])
 
     def _report(self, edge_id: str, env: wire.Envelope) -> None:
         """An edge's report on a push (aggregator/fleet/link.py)."""

@@ -17,20 +17,27 @@ from fastapi.staticfiles import StaticFiles
 from aggregator.api import (
     auth,
     cases,
+    citizen,
     configs,
     drills,
     events,
     fleet,
+    grid,
     health,
     media,
     metrics,
     modes,
+    notifications,
     open311,
+    public,
+    scorecard,
     stats,
+    verify,
 )
 from aggregator.api.auth import needs_login, require, session_refusal
 from aggregator.api.deps import Services
 from aggregator.core.http import BodyRule, RequestGate, RouteBody, SecurityHeaders
+from aggregator.grid.citizen import FORM_OVERHEAD_BYTES
 from aggregator.metrics import instrument, metrics_registry
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,7 @@ ROUTERS = (
     auth.users_router,
     events.router,
     cases.router,
+    verify.router,
     media.router,
     open311.router,
     stats.router,
@@ -54,6 +62,11 @@ ROUTERS = (
     configs.router,
     modes.router,
     drills.router,
+    grid.router,
+    notifications.router,
+    citizen.router,
+    public.router,
+    scorecard.router,
 )
 
 
@@ -74,6 +87,10 @@ def _body_rules(services: Services) -> list[RouteBody]:
             for method in route.methods or ():
                 if (route.path, method) in UPLOADS:
                     rule = BodyRule(upload_bytes, http.upload_timeout_s)
+                elif (route.path, method) == (citizen.REQUESTS_PATH, "POST"):
+                    # No login (an api_key in the form); room for a photo and the fields.
+                    photo = services.grid.citizen.max_photo_bytes + FORM_OVERHEAD_BYTES
+                    rule = BodyRule(max(photo, http.max_body_bytes), http.body_timeout_s)
                 elif route.dependant.body_params:
                     rule = BodyRule(http.max_body_bytes, http.body_timeout_s, needs_login(route))
                 else:
@@ -109,6 +126,14 @@ def _redirect_origin(services: Services) -> str | None:
     return f"{url.scheme}://{url.netloc}"
 
 
+def _tile_origin(services: Services) -> str | None:
+    """The origin of the map's tiles (grid.tile_url), which the review UI's CSP must allow."""
+    if services.grid.tile_url is None:
+        return None
+    url = urlsplit(services.grid.tile_url)
+    return f"{url.scheme}://{url.netloc}"
+
+
 def create_app(services: Services) -> FastAPI:
     http = services.http
     app = FastAPI(
@@ -134,6 +159,7 @@ def create_app(services: Services) -> FastAPI:
         SecurityHeaders,
         docs_path="/docs" if http.docs else None,
         media_origin=_redirect_origin(services),
+        image_origin=_tile_origin(services),
     )
     for router in ROUTERS:
         app.include_router(router)

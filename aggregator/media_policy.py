@@ -9,19 +9,34 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 
+from aggregator.db.grid_models import VERIFICATIONS
 from aggregator.db.models import CASES, EVENTS, MEDIA
 from aggregator.review import OPEN_STATUSES
 
 
 def held() -> ColumnElement[bool]:
     """The legal hold, for a query over MEDIA outer-joined to EVENTS: the evidence of a
-    confirmed event, or of an event in a case that is still open."""
+    confirmed event, of an event in a case that is still open, or the photo of an open
+    citizen report or a verification snapshot of an open case."""
     in_open_case = (
         select(CASES.c.id)
         .where(CASES.c.id == EVENTS.c.case_id, CASES.c.status.in_(OPEN_STATUSES))
         .exists()
     )
-    return or_(EVENTS.c.review_status == "confirmed", in_open_case)
+    # A citizen's photo is the evidence of their report while its case is open.
+    citizen_photo = (
+        select(CASES.c.id)
+        .where(CASES.c.photo_id == MEDIA.c.media_id, CASES.c.status.in_(OPEN_STATUSES))
+        .exists()
+    )
+    # So is a verification's snapshot: what the camera showed before the case was closed.
+    verify_snapshot = (
+        select(VERIFICATIONS.c.id)
+        .join(CASES, CASES.c.id == VERIFICATIONS.c.case_id)
+        .where(VERIFICATIONS.c.snapshot_id == MEDIA.c.media_id, CASES.c.status.in_(OPEN_STATUSES))
+        .exists()
+    )
+    return or_(EVENTS.c.review_status == "confirmed", in_open_case, citizen_photo, verify_snapshot)
 
 
 WITH_EVENTS = MEDIA.join(EVENTS, EVENTS.c.event_id == MEDIA.c.event_id, isouter=True)

@@ -3,8 +3,9 @@ demo), and `ingest` and `api` (each alone, run as many replicas as needed on one
 
 Every process migrates the database on start (replicas take turns, aggregator/migrations/
 env.py), keeps its row in `replicas` (aggregator/replicas.py) and runs the maintenance loop:
-time partitions ahead and retention. Nothing is shared between processes but the database,
-the evidence store and the ingest's server key.
+time partitions ahead and retention. The processes that serve the API also escalate overdue
+cases and deliver webhooks (aggregator/notify/runner.py). Nothing is shared between
+processes but the database, the evidence store and the ingest's server key.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from aggregator.ingest import IngestServer
 from aggregator.main import create_app, create_probe_app
 from aggregator.maintenance import Maintenance
 from aggregator.media import MediaStore
+from aggregator.notify.runner import Notifier
 from aggregator.replicas import Beacon, default_id
 from aggregator.store import EventStore
 from contract.cli import json_logging
@@ -105,14 +107,25 @@ def _log_config() -> object:
     return None if json_logging() else LOGGING_CONFIG
 
 
+def _notifier(services: Services, replica_id: str) -> Notifier:
+    """The escalation sweep and the webhook delivery of a process that serves the API."""
+    return Notifier(services.engine, services.catalogue, services.grid, replica_id)
+
+
 def _serve_with_ingest(
-    server: uvicorn.Server, ingest: IngestServer, maintenance: Maintenance, beacon: Beacon
+    server: uvicorn.Server,
+    ingest: IngestServer,
+    maintenance: Maintenance,
+    beacon: Beacon,
+    notifier: Notifier | None = None,
 ) -> None:
     """Serve HTTP until a signal or until the ingest dies (the process is useless without
-    it), then stop maintenance, the ingest and the beacon, in that order."""
+    it), then stop the notifier, maintenance, the ingest and the beacon, in that order."""
     try:
         _run_http(server, also_stop_when=ingest.join)
     finally:
+        if notifier is not None:
+            notifier.stop()
         maintenance.stop()
         ingest.stop()
         ingest.join(5)
@@ -136,11 +149,13 @@ def serve(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
     rid = replica_id or default_id("ingest", cfg.ingest.bind)
     beacon = _ingest_beacon(engine, ingest, rid)
     maintenance = Maintenance(cfg, engine, media, keep_going=ingest.is_alive)
+    notifier = _notifier(services, rid)
     beacon.start()
     maintenance.start()
+    notifier.start()
     server = uvicorn.Server(uvicorn_config(app, cfg.http, _log_config()))
     log.info("aggregator: http://%s:%d, ingest %s", cfg.http.host, cfg.http.port, cfg.ingest.bind)
-    _serve_with_ingest(server, ingest, maintenance, beacon)
+    _serve_with_ingest(server, ingest, maintenance, beacon, notifier)
 
 
 def run_ingest(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
@@ -189,12 +204,15 @@ def run_api(cfg: AggregatorConfig, replica_id: str | None = None) -> None:
     rid = replica_id or default_id("api", endpoint)
     beacon = Beacon(engine, rid, "api", endpoint, dict)  # no counters: /metrics has them
     maintenance = Maintenance(cfg, engine, media, keep_going=lambda: True)
+    notifier = _notifier(services, rid)
     beacon.start()
     maintenance.start()
+    notifier.start()
     server = uvicorn.Server(uvicorn_config(app, cfg.http, _log_config()))
     log.info("API replica %s: http://%s:%d", rid, cfg.http.host, cfg.http.port)
     try:
         _run_http(server)
     finally:
+        notifier.stop()
         maintenance.stop()
         beacon.stop()

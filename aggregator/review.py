@@ -14,10 +14,13 @@ from sqlalchemy import Connection, Engine, select, update
 
 from aggregator.auth import User
 from aggregator.core.fleet_config import ModesConfig
+from aggregator.core.grid_config import GridConfig
 from aggregator.db.grid_models import GRID_CELLS
 from aggregator.db.models import AUDIT, CAMERAS, CASES, EVENTS
 from aggregator.grid.catalogue import Catalogue, Category
 from aggregator.grid.stages import stage_states
+from aggregator.notify.hooks import on_closed, on_filed
+from aggregator.verifications import GUARDED_STATUSES, OVERRIDE_ACTION, closing_refusal
 
 DISMISS_REASONS = ("false_positive", "duplicate", "not_actionable")
 OPEN_STATUSES = ("filed", "dispatched", "in_progress", "resolved")
@@ -103,11 +106,17 @@ def place(conn: Connection, camera: str) -> dict[str, Any]:
 
 class Review:
     def __init__(
-        self, engine: Engine, catalogue: Catalogue, modes: ModesConfig | None = None
+        self,
+        engine: Engine,
+        catalogue: Catalogue,
+        modes: ModesConfig | None = None,
+        grid: GridConfig | None = None,
     ) -> None:
+        """grid: where the webhooks of filed and closed cases are; None queues no notices."""
         self.engine = engine
         self.catalogue = catalogue
         self.modes = modes or ModesConfig()
+        self.grid = grid
 
     def filing(self, category: Category, event_type: str, mode: str, now: float) -> Filing:
         """The filing of a case of category (raised as event_type) under mode: the mode's
@@ -185,6 +194,9 @@ class Review:
                     },
                     note,
                 )
+                if self.grid is not None:  # in this transaction: the notice iff the case
+                    case = conn.execute(select(CASES).where(CASES.c.id == case_id)).one()
+                    on_filed(conn, self.grid, filing.category, case._mapping)
             conn.execute(
                 update(EVENTS)
                 .where(EVENTS.c.event_id == event_id)
@@ -227,7 +239,7 @@ class Review:
             row = conn.execute(select(CASES).where(CASES.c.id == case_id)).first()
             if row is None:
                 raise ReviewError(404, f"no case {case_id}")
-            values = self._status_change(row, user, changes.get("status"))
+            values = self._status_change(conn, row, user, changes, note)
             for key in ("department", "assignee", "priority"):
                 if changes.get(key) is not None and changes[key] != getattr(row, key):
                     values[key] = changes[key]
@@ -237,6 +249,10 @@ class Review:
                 return
             values["updated_at"] = time.time()
             conn.execute(update(CASES).where(CASES.c.id == case_id).values(**values))
+            if self.grid is not None and values.get("status") in ("closed", "cancelled"):
+                case = conn.execute(select(CASES).where(CASES.c.id == case_id)).one()
+                category = self.catalogue.by_code.get(case.category_code)
+                on_closed(conn, self.grid, category, case._mapping)
             before = {k: getattr(row, k) for k in values if k not in ("updated_at", "closed_at")}
             audit(
                 conn,
@@ -249,8 +265,14 @@ class Review:
             )
 
     @staticmethod
-    def _status_change(row: Any, user: User, new_status: str | None) -> dict[str, Any]:
-        """The column changes of moving the case to new_status (none if it stays)."""
+    def _status_change(
+        conn: Connection, row: Any, user: User, changes: dict[str, Any], note: str | None
+    ) -> dict[str, Any]:
+        """The column changes of moving the case to changes["status"] (none if it stays). A
+        camera case is verified or closed only when its camera's latest verification says
+        cleared (aggregator/verifications.py), or a supervisor overrides it with a note
+        (``override``, audited as verify_override)."""
+        new_status = changes.get("status")
         if new_status is None or new_status == row.status:
             return {}
         allowed = TRANSITIONS.get(row.status, {})
@@ -264,6 +286,25 @@ class Review:
             raise ReviewError(
                 403, f"moving a case to {new_status} needs the {allowed[new_status]} role"
             )
+        refusal = None
+        if new_status in GUARDED_STATUSES and row.source == "camera" and row.camera:
+            refusal = closing_refusal(conn, row.id, new_status)
+        if refusal is not None:
+            message, last = refusal
+            if not changes.get("override"):
+                raise ReviewError(409, message)
+            if not user.has("supervisor"):
+                raise ReviewError(403, "overriding the camera's verdict needs the supervisor role")
+            if not note:
+                raise ReviewError(
+                    422, "an override of the camera's verdict needs a note saying why"
+                )
+            detail = {
+                "to": new_status,
+                "request_id": last.request_id if last else None,
+                "verdict": last.verdict if last else None,
+            }
+            audit(conn, user, OVERRIDE_ACTION, "case", str(row.id), detail, note)
         values: dict[str, Any] = {"status": new_status}
         if new_status in ("closed", "cancelled"):
             values["closed_at"] = time.time()

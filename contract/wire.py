@@ -10,7 +10,9 @@ kind E: event, payload msgpack (below). A: ack of seq. N: negative ack of seq, p
 reason (utf-8). H: heartbeat (either way), seq 0; from an edge its payload is its fleet status
 (contract/fleet.py), from the aggregator empty. C: a camera's config and operating mode, from
 the aggregator (seq: the push's number). R: the edge's report on a push (same seq): applied,
-or refused and rolled back. contract/fleet.py has the C, R and H payloads.
+or refused and rolled back. contract/fleet.py has the C, R and H payloads. V: a request to
+verify a case on a camera's live view, from the aggregator (seq 0); W: the edge's verdict on it
+(seq 0; the payload names the request). contract/verify.py has the V and W payloads.
 The edge id frame must equal the id the aggregator authenticated from the CURVE key; the
 payload never names the edge.
 """
@@ -32,7 +34,17 @@ MAGIC = b"SW"
 VERSION = 1
 KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT = b"E", b"A", b"N", b"H"
 KIND_CONFIG, KIND_REPORT = b"C", b"R"
-KINDS = {KIND_EVENT, KIND_ACK, KIND_NACK, KIND_HEARTBEAT, KIND_CONFIG, KIND_REPORT}
+KIND_VERIFY, KIND_VERDICT = b"V", b"W"
+KINDS = {
+    KIND_EVENT,
+    KIND_ACK,
+    KIND_NACK,
+    KIND_HEARTBEAT,
+    KIND_CONFIG,
+    KIND_REPORT,
+    KIND_VERIFY,
+    KIND_VERDICT,
+}
 #: The protocol's frame count (the ROUTER sees its routing id in front of them).
 FRAMES = 6
 #: The largest payload, which is the largest frame of any legal message.

@@ -145,7 +145,7 @@ def update_case(
 ) -> CaseDetailPublic:
     """Dispatch, progress, resolve (operator); verify, close, cancel, reopen (supervisor)."""
     try:
-        Review(services.engine, services.catalogue, services.modes).update_case(
+        Review(services.engine, services.catalogue, services.modes, services.grid).update_case(
             case_id, user, body.model_dump(exclude={"note"}), body.note
         )
     except ReviewError as exc:

@@ -160,7 +160,7 @@ def _run(fn: Callable[..., T], *args: Any) -> T:
 def confirm(event_id: str, body: ConfirmIn, services: ServicesDep, user: Reviewer) -> Confirmed:
     """Confirm a real problem: it becomes a case, or joins the open case of its camera,
     zone and type."""
-    review = Review(services.engine, services.catalogue, services.modes)
+    review = Review(services.engine, services.catalogue, services.modes, services.grid)
     case_id = _run(review.confirm, event_id, user, body.note)
     return Confirmed(event_id=event_id, case_id=case_id)
 
@@ -168,7 +168,7 @@ def confirm(event_id: str, body: ConfirmIn, services: ServicesDep, user: Reviewe
 @router.post("/{event_id}/dismiss", responses=errors(400, 403, 404, 409, 422))
 def dismiss(event_id: str, body: DismissIn, services: ServicesDep, user: Reviewer) -> Dismissed:
     """Dismiss with a reason: false_positive, duplicate or not_actionable."""
-    review = Review(services.engine, services.catalogue, services.modes)
+    review = Review(services.engine, services.catalogue, services.modes, services.grid)
     _run(review.dismiss, event_id, user, body.reason, body.note)
     return Dismissed(event_id=event_id, status="dismissed", reason=body.reason)
 
@@ -178,7 +178,7 @@ def bulk(body: BulkIn, services: ServicesDep, user: Reviewer) -> BulkPublic:
     """Confirm or dismiss many events; each result says what happened to that event."""
     if body.action == "dismiss" and body.reason is None:
         raise HTTPException(422, "dismissing needs a reason")
-    review = Review(services.engine, services.catalogue, services.modes)
+    review = Review(services.engine, services.catalogue, services.modes, services.grid)
     results: list[Confirmed | BulkDismissed | BulkFailed] = []
     for event_id in body.event_ids:
         try:

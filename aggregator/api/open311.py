@@ -1,26 +1,23 @@
 """Open311 GeoReport v2 (JSON): cases as service requests, catalogue categories as services, so
-existing city systems can read them without a custom integration."""
+existing city systems can read them without a custom integration. Public (no login): the status
+of every report is open to the citizens who made it. So a citizen's own words (description,
+address_string) and photo never appear here; staff see them in the cases API. Citizens post
+reports through aggregator/api/citizen.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import ColumnElement, select
 
-from aggregator.api.auth import require
 from aggregator.api.deps import RowId, ServicesDep
 from aggregator.api.schemas.common import errors
 from aggregator.api.schemas.open311 import Service, ServiceRequest
 from aggregator.db.models import CASES, EVENTS
 
-router = APIRouter(
-    prefix="/open311/v2",
-    tags=["open311"],
-    dependencies=[Depends(require("viewer"))],
-    responses=errors(401),
-)
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
 CLOSED = ("closed", "cancelled", "verified")
 
 
@@ -47,24 +44,28 @@ def services_json(services: ServicesDep) -> list[Service]:
 
 
 def _request(row: Any, media: str | None) -> ServiceRequest:
+    citizen = row.source == "citizen"
     return ServiceRequest(
         service_request_id=str(row.id),
         status="closed" if row.status in CLOSED else "open",
         status_notes=row.status.replace("_", " "),
         service_name=row.category,
         service_code=row.category_code or row.type,
-        description=f"{row.category} at {row.camera}/{row.zone}",
+        # Never the citizen's own text: only what the city wrote (the category's name).
+        description=f"{row.category}, reported by a citizen"
+        if citizen
+        else f"{row.category} at {row.camera}/{row.zone}",
         agency_responsible=row.department,
         service_notice=f"priority {row.priority}",
         requested_datetime=_iso(row.created_at),
         updated_datetime=_iso(row.updated_at),
         expected_datetime=_iso(row.deadline_at),
-        address=row.address or None,
+        address=None if citizen else row.address or None,  # a citizen's address_string
         address_id=row.grid_cell or None,
         zipcode=None,
         lat=row.lat,
         long=row.lon,
-        media_url=media,
+        media_url=None if citizen else media,  # a citizen's photo is for staff only
     )
 
 

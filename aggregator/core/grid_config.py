@@ -65,6 +65,7 @@ class GridConfig(_Strict):
     public: PublicConfig = Field(default_factory=PublicConfig)
     tile_url: str | None = Field(
         None,
+        pattern=r"^https?://[^\s\"'<>]*\{z\}[^\s\"'<>]*$",
         description="A map tile URL template ({z}/{x}/{y}) drawn under the grid on connected "
         "sites; unset: the map draws the grid alone, offline.",
     )

@@ -44,12 +44,15 @@ SECURITY_HEADERS = (
 )
 
 
-def media_csp(origin: str) -> str:
-    """CSP that also lets pages load images and videos from origin: the evidence bucket,
-    when downloads are redirected to presigned URLs (media.s3.serve: redirect)."""
-    return f"default-src 'self'; img-src 'self' {origin}; media-src 'self' {origin}; " + (
-        "frame-ancestors 'none'"
-    )
+def media_csp(origin: str | None, image_origin: str | None = None) -> str:
+    """CSP that also lets pages load images and videos from origin (the evidence bucket,
+    when downloads are redirected to presigned URLs: media.s3.serve: redirect) and images
+    from image_origin (the map's tiles, grid.tile_url)."""
+    if origin is None and image_origin is None:
+        return CSP
+    images = " ".join(o for o in (origin, image_origin) if o)
+    media = f"media-src 'self' {origin}; " if origin else ""
+    return f"default-src 'self'; img-src 'self' {images}; {media}frame-ancestors 'none'"
 
 
 class SecurityHeaders:
@@ -57,11 +60,15 @@ class SecurityHeaders:
     HTTP answer, whatever produced it (a route, a static file, a refusal)."""
 
     def __init__(
-        self, app: ASGIApp, docs_path: str | None = None, media_origin: str | None = None
+        self,
+        app: ASGIApp,
+        docs_path: str | None = None,
+        media_origin: str | None = None,
+        image_origin: str | None = None,
     ) -> None:
         self.app = app
         self.docs_path = docs_path
-        self.csp = media_csp(media_origin) if media_origin else CSP
+        self.csp = media_csp(media_origin, image_origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import JSON, Float, Integer, String, Table
+from sqlalchemy import JSON, Float, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aggregator.db.models import Base
-from contract.wire import MAX_CAMERA_CHARS, MAX_ZONE_CHARS
+from contract.wire import MAX_CAMERA_CHARS, MAX_TYPE_CHARS, MAX_ZONE_CHARS
 
 #: Longest grid cell code (GB/T 30428.1 codes are 14-15 digits; local schemes differ).
 MAX_CELL_CHARS = 32
@@ -81,7 +81,7 @@ class VerificationRow(Base):
     case_id: Mapped[int] = mapped_column(Integer, index=True)
     camera: Mapped[str] = mapped_column(String(MAX_CAMERA_CHARS))
     zone: Mapped[str] = mapped_column(String(MAX_ZONE_CHARS))
-    rule_type: Mapped[str] = mapped_column(String(32))
+    rule_type: Mapped[str] = mapped_column(String(MAX_TYPE_CHARS))
     requested_by: Mapped[str] = mapped_column(String(64))
     requested_at: Mapped[float] = mapped_column(Float)
     #: pending | still_present | cleared | failed (the edge could not look: offline, no rule)
@@ -89,6 +89,9 @@ class VerificationRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     answered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    # Every ingest replica looks for pending requests twice a second.
+    __table_args__ = (Index("ix_verifications_pending", "verdict", "requested_at"),)
 
 
 GRID_CELLS = cast(Table, GridCellRow.__table__)

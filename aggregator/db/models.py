@@ -281,6 +281,7 @@ class CaseRow(Base):
     __table_args__ = (
         Index("ix_cases_open_key", "camera", "zone", "type", "status"),
         Index("ix_cases_grid_cell", "grid_cell"),
+        Index("ix_cases_photo_id", "photo_id"),  # the retention's hold on citizens' photos
     )
 
 

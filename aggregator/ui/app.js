@@ -261,18 +261,44 @@ $("#dismiss-dialog").addEventListener("keydown", (ev) => {
 });
 
 // ---- cases -------------------------------------------------------------------------------
-async function loadCases() {
-  const data = await api("/api/v1/cases?limit=200");
+// The board's filters live in the hash (#cases/grid_cell=G-0101&status=filed), so the map
+// and bookmarks can open it filtered.
+const CASE_FILTERS = ["grid_cell", "district", "category_code", "status", "overdue"];
+async function loadCases(arg = "") {
+  const wanted = new URLSearchParams(arg);
+  const form = $("#case-filters");
+  for (const name of CASE_FILTERS) {
+    const input = form.elements[name];
+    if (input.type === "checkbox") input.checked = wanted.get(name) === "true";
+    else input.value = wanted.get(name) || "";
+  }
+  const query = new URLSearchParams({ limit: "200" });
+  for (const name of CASE_FILTERS) if (wanted.get(name)) query.set(name, wanted.get(name));
+  const data = await api(`/api/v1/cases?${query}`);
   state.cases = data.items;
   const now = Date.now() / 1000;
   $("#cases tbody").innerHTML = data.items.map((c) => `
-    <tr data-case="${esc(c.id)}"><td>${esc(c.id)}</td><td>${esc(c.type)}</td><td>${esc(c.camera)} / ${esc(c.zone)}</td>
-    <td>${esc(c.department)}</td><td><span class="tag">${esc(c.status)}</span></td>
-    <td class="${!c.closed_at && c.deadline_at < now ? "error" : ""}">${when(c.deadline_at)}</td></tr>`).join("");
+    <tr data-case="${esc(c.id)}"><td>${esc(c.id)}</td><td>${esc(c.category_code)} ${esc(c.category)}</td>
+    <td>${esc(c.grid_cell || "–")}</td><td>${c.source === "citizen" ? "citizen report" : `${esc(c.camera)} / ${esc(c.zone)}`}</td>
+    <td>${esc(c.department)}</td><td><span class="tag">${esc(c.status)}</span></td><td>${esc(c.stage || "done")}</td>
+    <td class="${!c.closed_at && (c.stage_due_at ?? c.deadline_at) < now ? "error" : ""}">${when(c.stage_due_at ?? c.deadline_at)}</td></tr>`).join("");
   if (state.caseId) await openCase(state.caseId);
 }
+$("#case-filters").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const q = new URLSearchParams();
+  for (const name of CASE_FILTERS) if (f.get(name)) q.set(name, f.get(name));
+  location.hash = `#cases/${q}`;
+});
 $("#cases tbody").addEventListener("click", (e) => { const tr = e.target.closest("tr[data-case]"); if (tr) guarded(openCase)(+tr.dataset.case); });
 document.addEventListener("click", (e) => { const a = e.target.closest("a[data-case]"); if (a) state.caseId = +a.dataset.case; });
+
+function stagesList(c) {
+  const now = Date.now() / 1000;
+  return `<ol class="stages">${(c.stages || []).map((st) => `<li class="${st.done ? "done" : st.due_at < now && !c.closed_at ? "late" : ""}">
+    ${esc(st.name)}: due ${when(st.due_at)}</li>`).join("")}</ol>`;
+}
 
 async function openCase(id) {
   state.caseId = id;
@@ -280,26 +306,37 @@ async function openCase(id) {
   const c = await api(`/api/v1/cases/${id}`);
   // Only the moves the server says this user may make now; none when it says nothing.
   const moves = (c.transitions || []).map((s) => `<button data-status="${esc(s)}">${esc(label(s))}</button>`).join("");
+  const stageDone = c.stage && can("update_cases") && !c.closed_at ? `<button id="stage-done">Stage done: ${esc(c.stage)}</button>` : "";
+  const where = c.source === "citizen" ? `citizen report (${esc(c.reporter || "")})` : `${esc(c.type)} at ${esc(c.camera)} / ${esc(c.zone)}`;
   $("#case-detail").innerHTML = `
-    <h2>Case #${esc(c.id)}: ${esc(c.category)} <span class="tag">${esc(c.status)}</span></h2>
-    <p>${esc(c.type)} at ${esc(c.camera)} / ${esc(c.zone)} ${esc(c.address)} · ${esc(c.department)} · priority ${esc(c.priority)}
-      · deadline ${when(c.deadline_at)} · assignee ${esc(c.assignee || "none")}</p>
-    ${moves ? `<div class="actions">${moves}</div><label>Note for the audit log <input id="case-note"></label>` : ""}
+    <h2>Case #${esc(c.id)}: ${esc(c.category_code)} ${esc(c.category)} <span class="tag">${esc(c.status)}</span></h2>
+    <p>${where} ${esc(c.address)} · cell ${esc(c.grid_cell || "none")} ${esc(c.district)} · ${esc(c.department)}
+      · priority ${esc(c.priority)} · assignee ${esc(c.assignee || "none")}
+      ${c.rework_count ? ` · reworked ${esc(c.rework_count)}×` : ""}${c.escalation_level ? ` · escalated ${esc(c.escalation_level)}×` : ""}</p>
+    <h3>Stages</h3>${stagesList(c)}
+    ${moves || stageDone ? `<div class="actions">${moves}${stageDone}</div><label>Note for the audit log <input id="case-note"></label>` : ""}
+    <div id="case-extra"></div>
     <h3>Events</h3><ol>${(c.events || []).map((e) => `<li>${when(e.started_ts)} ${measure(e)}</li>`).join("")}</ol>
     <h3>Audit</h3><ol>${(c.audit || []).map((a) => `<li>${when(a.at)} ${esc(a.username)}: ${esc(a.action)} ${esc(JSON.stringify(a.detail))} ${esc(a.reason || "")}</li>`).join("")}</ol>`;
   for (const b of document.querySelectorAll("#case-detail button[data-status]")) {
     b.onclick = () => moveCase(id, b.dataset.status);
   }
+  if (stageDone) $("#stage-done").onclick = () => changeCase(id, { stage_done: true });
+  for (const hook of caseHooks) guarded(hook)(c);
 }
+// Other scripts add parts of the case view (verification by camera) here: hook(case).
+const caseHooks = [];
 
-async function moveCase(id, status) {
+async function changeCase(id, changes) {
   clearAlert();
   try {
-    await api(`/api/v1/cases/${id}`, { method: "PATCH", body: JSON.stringify({ status, note: $("#case-note")?.value || null }) });
+    await api(`/api/v1/cases/${id}`, { method: "PATCH", body: JSON.stringify({ ...changes, note: $("#case-note")?.value || null }) });
   } catch (err) { showError(err); }
   // Either way, show the case as it is now: a refused move usually means it changed meanwhile.
-  await guarded(loadCases)();
+  await guarded(loadCases)(location.hash.split("/").slice(1).join("/"));
 }
+// A supervisor's override of the camera's verdict rides along with the move (verify.js).
+const moveCase = (id, status) => changeCase(id, $("#verify-override")?.checked ? { status, override: true } : { status });
 
 // ---- statistics --------------------------------------------------------------------------
 function bars(title, data) {
@@ -319,6 +356,7 @@ async function loadStats() {
     ${bars("Events by type", s.events_by_type)}${bars("Events by camera", s.events_by_camera)}
     ${bars("Events by hour (UTC)", Object.fromEntries(Object.entries(s.events_by_hour).filter(([, v]) => v)))}
     ${bars("Hotspots (confirmed)", Object.fromEntries(s.hotspots.map((h) => [`${h.camera}/${h.zone}`, h.confirmed])))}`;
+  await loadScorecard("department"); // scorecard.js
 }
 
 addView("queue", { load: loadQueue });

@@ -1,6 +1,6 @@
 """The way between the publisher thread (which hears the aggregator) and the detect stage
-(which owns the cameras' chains): pushes go one way, reports the other, and both read the
-box's fleet status."""
+(which owns the cameras' chains): pushes and verify requests go one way, reports and verdicts
+the other, and both read the box's fleet status."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import queue
 import threading
 
 from contract.fleet import ConfigPush, ConfigReport
+from contract.verify import VerifyAnswer, VerifyRequest
 from edge.control.status import FleetStatus
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ class ControlLink:
         self._wake = wake
         self._pushes: queue.Queue[tuple[int, ConfigPush]] = queue.Queue(MAX_PENDING)
         self._reports: queue.SimpleQueue[tuple[int, ConfigReport]] = queue.SimpleQueue()
+        self._requests: queue.Queue[VerifyRequest] = queue.Queue(MAX_PENDING)
+        self._answers: queue.SimpleQueue[VerifyAnswer] = queue.SimpleQueue()
         self.dropped = 0
 
     def offer(self, seq: int, push: ConfigPush) -> bool:
@@ -58,4 +61,36 @@ class ControlLink:
         out = []
         while not self._reports.empty():
             out.append(self._reports.get_nowait())
+        return out
+
+    def offer_verify(self, request: VerifyRequest) -> bool:
+        """From the publisher: a verify request (the aggregator repeats one it gets no answer
+        to, so one dropped here is asked again)."""
+        try:
+            self._requests.put_nowait(request)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("verify request %s dropped: %d waiting", request.request_id, MAX_PENDING)
+            return False
+        if self._wake is not None:
+            self._wake.set()
+        return True
+
+    def take_verify(self) -> list[VerifyRequest]:
+        """From the stage: every verify request waiting, oldest first."""
+        out = []
+        while True:
+            try:
+                out.append(self._requests.get_nowait())
+            except queue.Empty:
+                return out
+
+    def answer(self, answer: VerifyAnswer) -> None:
+        """From the stage: a verdict, for the publisher to send."""
+        self._answers.put(answer)
+
+    def answers(self) -> list[VerifyAnswer]:
+        out = []
+        while not self._answers.empty():
+            out.append(self._answers.get_nowait())
         return out

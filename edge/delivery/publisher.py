@@ -3,7 +3,8 @@ backoff until acknowledged, rejected messages moved to the dead-letter table.
 
 The same connection carries fleet control (contract/fleet.py): every heartbeat reports the
 box's fleet status, config pushes (C) are handed to the detect stage and its reports (R) go
-back with the push's number."""
+back with the push's number; so do verify requests (V) and the stage's verdicts (W,
+contract/verify.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import zmq
 
-from contract import fleet, wire
+from contract import fleet, verify, wire
 from contract.keys import load_pair, load_public
 from edge.config.edge_box import EdgeBoxConfig
 from edge.control.link import ControlLink
@@ -40,6 +41,10 @@ class PublisherStats:
     malformed_pushes: int = 0
     pushes: int = 0
     reports: int = 0
+    #: Verify requests received (malformed ones among them) and verdicts sent.
+    verify_requests: int = 0
+    malformed_verify: int = 0
+    verdicts: int = 0
     in_flight: int = 0
     depth: int = 0
     last_heard_wall: float = 0.0
@@ -110,6 +115,34 @@ class Publisher:
             return
         self.control.offer(env.seq, push)
 
+    def _on_verify(self, env: wire.Envelope) -> None:
+        self.stats.verify_requests += 1
+        try:
+            request = verify.decode_request(env.payload)
+        except wire.WireError as exc:
+            self.stats.malformed_verify += 1
+            log.warning("malformed verify request from the aggregator, dropped: %s", exc)
+            return
+        if self.control is None:
+            log.warning("verify request %s ignored: no cameras here", request.request_id)
+            return
+        self.control.offer_verify(request)
+
+    def _send_verdicts(self, sock: zmq.Socket[bytes]) -> None:
+        if self.control is None:
+            return
+        for answer in self.control.answers():
+            body = verify.encode_answer(answer)
+            try:
+                sock.send_multipart(
+                    wire.frames(wire.KIND_VERDICT, self.cfg.edge_id, 0, body), zmq.NOBLOCK
+                )
+                self.stats.verdicts += 1
+            except zmq.Again:
+                # The aggregator asks again while it has no answer; the stage answers a
+                # repeat from its recent answers.
+                log.info("verdict on %s not sent: not connected", answer.request_id)
+
     def _send_reports(self, sock: zmq.Socket[bytes]) -> None:
         if self.control is None:
             return
@@ -160,7 +193,10 @@ class Publisher:
                         retry_at.pop(env.seq, None)
                     elif env.kind == wire.KIND_CONFIG:
                         self._on_push(env)
+                    elif env.kind == wire.KIND_VERIFY:
+                        self._on_verify(env)
                 self._send_reports(sock)
+                self._send_verdicts(sock)
                 if acked:
                     outbox.ack(acked)
                     self.stats.acked += len(acked)

@@ -42,15 +42,30 @@ Say = Callable[[str], None]
 class DemoCamera:
     config: str  # file in sample_videos/
     video: str  # a sample video name, or a generated clip (make_clips.py)
+    camera_id: str  # the id in the config
+    lon_lat: tuple[float, float]  # where it stands in configs/grid.geojson's sample grid
     generated: bool = False
 
 
 CAMERAS = (
-    DemoCamera("bottle-detection.camera.yaml", "bottle-detection.mp4"),
-    DemoCamera("crowding.camera.yaml", "crowding.mp4", generated=True),
-    DemoCamera("parking.camera.yaml", "parking.mp4", generated=True),
-    DemoCamera("one-by-one-person-detection.camera.yaml", "one-by-one-person-detection.mp4"),
+    DemoCamera(
+        "bottle-detection.camera.yaml", "bottle-detection.mp4", "bottle-table", (4.295, 52.085)
+    ),
+    DemoCamera(
+        "crowding.camera.yaml", "crowding.mp4", "sample-square", (4.305, 52.095), generated=True
+    ),
+    DemoCamera(
+        "parking.camera.yaml", "parking.mp4", "sample-kerb", (4.315, 52.105), generated=True
+    ),
+    DemoCamera(
+        "one-by-one-person-detection.camera.yaml",
+        "one-by-one-person-detection.mp4",
+        "one-by-one",
+        (4.285, 52.105),
+    ),
 )
+#: The sample unit grid the demo imports, so the review UI's map has cells and cameras.
+DEMO_GRID = "configs/grid.geojson"
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,18 @@ def _aggregator(*args: str) -> subprocess.CompletedProcess[str]:
     return res
 
 
+def _place_cameras(agg_cfg: Path) -> None:
+    """The sample grid and each demo camera on it (the map then shows cells and cameras)."""
+    _aggregator("grid", "import", "-c", str(agg_cfg), str(project_root() / DEMO_GRID))
+    for cam in CAMERAS:
+        lon, lat = cam.lon_lat
+        where = ("--lat", str(lat), "--lon", str(lon))
+        address = f"demo: {cam.config.removesuffix('.camera.yaml')}"
+        _aggregator(
+            "cameras", "set", "-c", str(agg_cfg), cam.camera_id, *where, "--address", address
+        )
+
+
 def prepare(demo_dir: Path, ports: DemoPorts, say: Say) -> tuple[Path, Path, str]:
     """Write keys, configs, the edge registration and the account. Returns the aggregator
     config, the edge config and the demo password. Safe to run again on the same folder."""
@@ -175,6 +202,7 @@ def prepare(demo_dir: Path, ports: DemoPorts, say: Say) -> tuple[Path, Path, str
         pw_file.write_text(password)
         pw_file.chmod(0o600)
         _aggregator("users", "add", "-c", str(agg_cfg), DEMO_USER, "--password-file", str(pw_file))
+        _place_cameras(agg_cfg)
         state["password"] = password
         state_file.write_text(json.dumps(state))
         state_file.chmod(0o600)

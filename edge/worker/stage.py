@@ -9,7 +9,9 @@ connection has one owner.
 
 Between turns the stage applies the config pushes the publisher received (edge/control):
 a camera's chain is reconfigured in place while its decode thread keeps running, or keeps
-what it runs when the new config does not build; the outcome goes back as a report.
+what it runs when the new config does not build; the outcome goes back as a report. Verify
+requests become looks at the results of the camera's chain (edge/worker/verify.py), judged
+after a few seconds of frames: no second decoder or detector.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from edge.rules.events import Event
 from edge.sources.base import Frame
 from edge.worker.camera import CameraFeed, DueFrame
 from edge.worker.metrics import EdgeMetrics
+from edge.worker.verify import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,8 @@ class DetectStage(threading.Thread):
         self.link = link
         self.units = [CameraUnit(c.feed, self._chain(c), c.control) for c in cameras]
         self._by_camera = {u.camera_id: u for u in self.units}
+        snapshots = media_dir(cfg) if uploads_evidence(cfg) else None
+        self.verifier = Verifier(cfg.edge_id, link, snapshots, self._media.put)
         self.ready = threading.Event()
         self.error: str | None = None
         self.turns = 0
@@ -215,15 +220,17 @@ class DetectStage(threading.Thread):
     def _turn(self) -> None:
         self._drain_health()
         self._apply_pushes()
+        self.verifier.start(self._by_camera)
         due = [(u, d) for u in self.units if (d := u.feed.take()) is not None]
-        if not due:
-            return
-        self.turns += 1
-        groups: dict[int, list[tuple[CameraUnit, DueFrame]]] = {}
-        for unit, frame in due:
-            groups.setdefault(id(unit.chain.detector), []).append((unit, frame))
-        for group in groups.values():
-            self._run_group(group)
+        if due:
+            self.turns += 1
+            groups: dict[int, list[tuple[CameraUnit, DueFrame]]] = {}
+            for unit, frame in due:
+                groups.setdefault(id(unit.chain.detector), []).append((unit, frame))
+            for group in groups.values():
+                self._run_group(group)
+        # Also without frames: a look at a camera that went dark ends on time.
+        self.verifier.finish_due(self._by_camera)
 
     def _run_group(self, group: list[tuple[CameraUnit, DueFrame]]) -> None:
         detected = detect_group([(u.chain, d.frame) for u, d in group])
@@ -233,7 +240,10 @@ class DetectStage(threading.Thread):
             ).observe(detected.took_s)
         for (unit, due), raw in zip(group, detected.raw, strict=True):
             labels = {"camera": unit.camera_id}
-            unit.chain.advance(due.frame, raw, 0.0 if raw is None else detected.per_frame_ms)
+            result = unit.chain.advance(
+                due.frame, raw, 0.0 if raw is None else detected.per_frame_ms
+            )
+            self.verifier.observe(unit.camera_id, result, unit.chain)
             now = time.monotonic()
             self.metrics.frames_processed.labels(**labels).inc()
             if raw is None:

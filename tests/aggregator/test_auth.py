@@ -28,6 +28,13 @@ PUBLIC = {
     "/docs",
     "/docs/oauth2-redirect",
     "/redoc",
+    # Open311 (citizens follow their reports; POST takes a client's api_key, not a login) and
+    # the open-supervision figures: public by design (test_public_routes_answer_anyone).
+    "/open311/v2/services.json",
+    "/open311/v2/requests.json",
+    "/open311/v2/requests/{request_id}.json",
+    "/public/v1/figures.json",
+    "/public/v1/figures.csv",
 }
 EDGE_TOKEN = {("/api/v1/media/{media_id}", "PUT")}  # evidence uploads use the edge's token
 
@@ -191,3 +198,15 @@ def test_every_route_needs_login_and_its_role(app_and_services: tuple[Any, Servi
             assert r.status_code not in (401, 403), (method, route.path, role, r.status_code)
             checked += 1
     assert checked >= 7
+
+
+def test_public_routes_answer_anyone(app_and_services: tuple[Any, Services]) -> None:
+    """The public routes answer without a login; the Open311 POST wants an api_key (403),
+    never a session (401), even with a body (the body gate asks no session for it)."""
+    anon = TestClient(app_and_services[0])
+    for path in sorted(p for p in PUBLIC if p.startswith(("/open311/", "/public/"))):
+        r = anon.get(path.replace("{request_id}", "1"))
+        assert r.status_code in (200, 404), (path, r.status_code)
+    r = anon.post("/open311/v2/requests.json", data={"service_code": "0101", "lat": "52.1"})
+    assert r.status_code == 403, r.text
+    assert "api_key" in r.json()["detail"]

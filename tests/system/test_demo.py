@@ -187,6 +187,16 @@ def test_demo_brings_up_the_ui_with_sample_events(tmp_path: Path, assets: Path) 
                 "sample-square",
             ]
             assert set(cams["cameras"].values()) == {"online"}
+            # The map has the sample grid, each camera in its cell.
+            grid = client.get("/api/v1/grid").json()
+            assert len(grid["features"]) == 12
+            placed = {c["camera"]: c["grid_cell"] for c in grid["cameras"]}
+            assert placed == {
+                "bottle-table": "G-0102",
+                "sample-square": "G-0203",
+                "sample-kerb": "G-0304",
+                "one-by-one": "G-0301",
+            }
         finally:
             code = _signal_and_wait(demo, signal.SIGINT, demo_first=False)
         _assert_stopped_cleanly(demo, code)

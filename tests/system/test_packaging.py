@@ -35,9 +35,10 @@ SIDES = ("contract", "edge", "aggregator")
 # Who may import whom: the edge and the aggregator only share contract/.
 FORBIDDEN = {"contract": {"edge", "aggregator"}, "edge": {"aggregator"}, "aggregator": {"edge"}}
 # Distributions one side brings and the other must not install (headless OpenCV: neither).
-EDGE_ONLY = {"opencv-python", "onnxruntime", "av", "trackers", "supervision", "numpy"}
+# NumPy is on both sides now: Shapely (the grid's geometry) is built on it.
+EDGE_ONLY = {"opencv-python", "onnxruntime", "av", "trackers", "supervision"}
 AGGREGATOR_ONLY = {"fastapi", "starlette", "sqlalchemy", "alembic", "psycopg", "uvicorn"}
-AGGREGATOR_ONLY |= {"argon2-cffi"}
+AGGREGATOR_ONLY |= {"argon2-cffi", "shapely", "python-multipart"}
 # No byte-compiling: it is most of an install's time (SymPy, SciPy), and the tests run once.
 PIP_INSTALL = ["-m", "pip", "install", "--no-input", "--progress-bar", "off", "--no-compile"]
 

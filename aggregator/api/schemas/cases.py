@@ -46,6 +46,9 @@ class CasePublic(BaseModel):
     category_code: str = Field(description="The catalogue category (Open311 service_code).")
     district: str = Field(description="The district of the grid cell, if the cell is known.")
     source: Literal["camera", "citizen"]
+    reporter: str | None = Field(description="A citizen report's client (app, hotline).")
+    description: str | None = Field(description="A citizen report's text: staff only.")
+    photo_id: str | None = Field(description="A citizen report's photo (GET /api/v1/media).")
     stage_index: int = Field(description="The stage being worked on (0-based).")
     stage: str = Field(description="Its name, e.g. fence off; empty once all are done.")
     stage_due_at: float | None = Field(description="Unix seconds: the next deadline.")
@@ -88,5 +91,10 @@ class CaseUpdate(BaseModel):
     priority: Priority | None = None
     stage_done: bool | None = Field(
         None, description="True: the current stage is done; the next one (and its deadline) starts."
+    )
+    override: bool | None = Field(
+        None,
+        description="True: verify or close a camera case although its camera's latest "
+        "verification does not say cleared (supervisor, with a note; audited).",
     )
     note: str | None = Field(None, max_length=512, description="Why: kept in the audit log.")

@@ -89,7 +89,7 @@ def upgrade() -> None:
         sa.Column("case_id", sa.Integer(), nullable=False),
         sa.Column("camera", sa.String(length=64), nullable=False),
         sa.Column("zone", sa.String(length=64), nullable=False),
-        sa.Column("rule_type", sa.String(length=32), nullable=False),
+        sa.Column("rule_type", sa.String(length=64), nullable=False),
         sa.Column("requested_by", sa.String(length=64), nullable=False),
         sa.Column("requested_at", sa.Float(), nullable=False),
         sa.Column("verdict", sa.String(length=16), nullable=False),
@@ -100,12 +100,15 @@ def upgrade() -> None:
         sa.UniqueConstraint("request_id"),
     )
     op.create_index("ix_verifications_case_id", "verifications", ["case_id"])
+    op.create_index("ix_verifications_pending", "verifications", ["verdict", "requested_at"])
     for column in _case_columns():
         op.add_column("cases", column)
     op.create_index("ix_cases_grid_cell", "cases", ["grid_cell"])
+    op.create_index("ix_cases_photo_id", "cases", ["photo_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_photo_id", table_name="cases")
     op.drop_index("ix_cases_grid_cell", table_name="cases")
     with op.batch_alter_table("cases") as batch:
         for column in _case_columns():
