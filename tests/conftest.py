@@ -37,6 +37,13 @@ def postgres_server() -> PgServer:
     return SESSION.get()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable otherwise): pytest-xdist hands out test files in this order,
+    so the minute-long files start early and the many short ones fill the workers' gaps,
+    instead of one worker finishing a long file alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 #: Which PostgreSQL each pytest-xdist worker used, gathered by the controlling process.
 _WORKER_PG_NOTES: set[str] = set()
 
