@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,10 +23,28 @@ from tests.postgres import SESSION
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+#: Ports the tests hand to servers they start: below the kernel's ephemeral range (Linux:
+#: 32768 and up), so no outgoing connection takes one between picking it and the server
+#: binding it, and a slice of its own per pytest-xdist worker, so workers never pick alike.
+PORT_RANGE = (20000, 32000)
+PORT_SLICES = 8
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback TCP port nothing listens on now, from this worker's slice of PORT_RANGE."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    index = int(worker) % PORT_SLICES if worker.isdigit() else 0
+    width = (PORT_RANGE[1] - PORT_RANGE[0]) // PORT_SLICES
+    low = PORT_RANGE[0] + index * width
+    for _ in range(200):
+        port = random.randrange(low, low + width)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: try another
+            return port
+    raise RuntimeError(f"no free port in {low}..{low + width - 1} after 200 tries")
 
 
 @contextmanager

@@ -128,6 +128,11 @@ class Fleet:
         deadline = time.monotonic() + timeout_s
         cams: dict[str, dict[str, Any]] = {}
         while time.monotonic() < deadline:
+            for box in self.boxes:  # a box that exited will never report: say why at once
+                if box.proc is not None and box.proc.poll() is not None:
+                    raise AssertionError(
+                        f"{box.name} exited while waiting for {what}: {self.log(box)}"
+                    )
             cams = self.cameras()
             if all(n in cams and ok(cams[n]) for n in names):
                 return cams

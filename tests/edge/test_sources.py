@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from contract.config.camera import ReconnectConfig, SourceConfig
 from edge.errors import SourceError
 from edge.sources import SourceState, is_live, open_source, source_kind
 from edge.sources.live import LiveSource, redact
+from tests.deploy import free_port
 
 
 @pytest.mark.parametrize(
@@ -97,16 +97,10 @@ def test_truncated_video_is_an_error(
             pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_rtsp_retries_with_backoff_then_reports() -> None:
     states: list[tuple[SourceState, str]] = []
     src = LiveSource(
-        f"rtsp://user:secret@127.0.0.1:{_free_port()}/stream",
+        f"rtsp://user:secret@127.0.0.1:{free_port()}/stream",
         ReconnectConfig(initial_delay_s=0.05, max_delay_s=0.2, max_attempts=3, read_timeout_s=2),
         on_state=lambda s, d: states.append((s, d)),
     )

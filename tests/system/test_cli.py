@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from onnx import TensorProto, helper
 
 from edge.cli.main import cli
 from tests.conftest import REPO, run_edge
+from tests.deploy import free_port
 
 # Slow: each test runs the `edge` command in a child process.
 pytestmark = pytest.mark.slow
@@ -136,12 +136,6 @@ def test_help_explains_every_option(path: list[str], cmd: click.Command) -> None
             assert param.opts[-1] in res.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 BAD_CASES = {
     "missing file": lambda tmp, v: (["detect", str(tmp / "nope.jpg")], ["nope.jpg", "not found"]),
     "text renamed mp4": lambda tmp, v: (
@@ -234,7 +228,7 @@ BAD_CASES = {
         ["no.json: file not found"],
     ),
     "unreachable rtsp": lambda tmp, v: (
-        ["detect", f"rtsp://127.0.0.1:{_free_port()}/live", "--retries", "2"],
+        ["detect", f"rtsp://127.0.0.1:{free_port()}/live", "--retries", "2"],
         ["rtsp://127.0.0.1", "unreachable", "after 2 attempts"],
     ),
 }
