@@ -37,6 +37,9 @@ from contract.fleet import Applied, CameraStatus, ConfigPush, ConfigReport, Hear
 from contract.keys import generate, load_pair, load_public
 from tests.deploy import database, free_port
 
+# Slow: real CurveZMQ round trips that wait out pushes and resends of seconds.
+pytestmark = pytest.mark.slow
+
 RETRY_S = 1.0
 MODES = ModesConfig()
 DOC: dict[str, Any] = {"id": "cam-1", "name": "Camera one", "zones": []}

@@ -34,6 +34,9 @@ from contract.keys import generate, load_pair, load_public
 from tests.apihelpers import login
 from tests.deploy import database, free_port
 
+# Slow: it waits out the 3 s resend of an unanswered request on real sockets, twice.
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Rig:

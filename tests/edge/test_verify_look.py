@@ -32,6 +32,9 @@ from edge.sources import open_source
 from edge.worker.verify import Verifier
 from tests.conftest import REPO
 
+# Slow: the real detector over frames of whole sample clips.
+pytestmark = pytest.mark.slow
+
 SAMPLES = REPO / "sample_videos"
 #: The worker's usual detection rate for these clips (10 fps files: every fifth frame).
 STEP = 5
