@@ -198,7 +198,9 @@ def test_verification_by_camera_sees_the_car_and_then_the_empty_kerb(
         expect(page.locator("#alert-text")).to_contain_text("its camera still shows the problem")
         shots = os.environ.get("STREETWATCH_SCREENSHOT_DIR")
         if shots:
-            page.locator("#case-detail").screenshot(path=str(Path(shots) / "verify.png"))
+            page.locator("#case-detail").screenshot(
+                path=str(Path(shots) / "verify.jpg"), quality=85
+            )  # a photo: JPEG
 
         # The car leaves: the live file shows the empty street from its next pass, and the
         # box's parking rule ends the incident once the car is unseen for its absence_s.
