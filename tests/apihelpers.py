@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from aggregator.api.deps import Services
@@ -13,6 +18,7 @@ from aggregator.auth import ROLES
 from aggregator.core.config import MediaConfig
 from aggregator.db.engine import make_engine, migrate
 from aggregator.edges import EdgeRegistry
+from aggregator.main import create_app
 from aggregator.media import MediaStore
 
 CHROMIUM_ARGS = [
@@ -58,3 +64,28 @@ def login(client: TestClient, role: str) -> str:
     r = client.post("/api/v1/auth/login", json={"username": role, "password": f"{role}-password"})
     assert r.status_code == 200, r.text
     return str(r.json()["token"])
+
+
+@contextmanager
+def serving(services: Services, name: str) -> Iterator[str]:
+    """The real app on uvicorn in a thread on a free loopback port, for the browser tests:
+    its base URL while the block runs; stopped and the engine disposed after."""
+    from tests.deploy import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name=f"{name}-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "the aggregator's HTTP server stopped while starting"
+        assert time.monotonic() < deadline, "the aggregator's HTTP server did not start in 30 s"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        services.engine.dispose()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 import zmq
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from sqlalchemy import update
@@ -28,13 +26,11 @@ from sqlalchemy import update
 from aggregator.api.deps import Services
 from aggregator.db.models import EDGES
 from aggregator.fleet.inventory import write_inventory
-from aggregator.main import create_app
 from aggregator.store import EventStore, Received
 from contract import wire
 from contract.fleet import Applied, CameraStatus, Heartbeat
 from contract.vocabulary import CROWDING
-from tests.apihelpers import CHROMIUM_ARGS, chromium_executable, make_services
-from tests.deploy import free_port
+from tests.apihelpers import CHROMIUM_ARGS, chromium_executable, make_services, serving
 
 # Slow: headless Chromium against a real aggregator.
 pytestmark = pytest.mark.slow
@@ -124,26 +120,10 @@ def _seed_heartbeat(services: Services) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root: Path = tmp_path_factory.mktemp("fleet-ui")
     services = make_services(root)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="fleet-ui-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the aggregator's HTTP server stopped while starting"
-        assert time.monotonic() < deadline, "the aggregator's HTTP server did not start in 30 s"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with serving(services, "fleet-ui") as url:
         _seed_snapshot(services, url)
         _seed_heartbeat(services)
         yield Site(url)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        services.engine.dispose()
 
 
 @pytest.fixture(scope="module")

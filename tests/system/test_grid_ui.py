@@ -5,7 +5,6 @@ opening the cases board filtered to it."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,18 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, expect, sync_playwright
 from sqlalchemy import update
 
 from aggregator.api.deps import Services
 from aggregator.db.models import CAMERAS, CASES
 from aggregator.grid.cells import Grid, read_grid
-from aggregator.main import create_app
 from aggregator.store import EventStore, Received
 from contract import wire
-from tests.apihelpers import CHROMIUM_ARGS, chromium_executable, make_services
-from tests.deploy import free_port
+from tests.apihelpers import CHROMIUM_ARGS, chromium_executable, make_services, serving
 
 pytestmark = pytest.mark.slow
 
@@ -87,24 +83,8 @@ def _seed(services: Services, url: str) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     services = make_services(tmp_path_factory.mktemp("grid-ui"))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="grid-ui-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the aggregator's HTTP server stopped while starting"
-        assert time.monotonic() < deadline, "the aggregator's HTTP server did not start in 30 s"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with serving(services, "grid-ui") as url:
         yield Site(url, _seed(services, url))
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        services.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,15 @@ scorecard from the real feed, and shows none of the drill cases or small counts 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from aggregator.main import create_app
 from tests.aggregator.casehelpers import HOUR, seed_case
-from tests.apihelpers import CHROMIUM_ARGS, chromium_executable, make_services
-from tests.deploy import free_port
+from tests.apihelpers import CHROMIUM_ARGS, chromium_executable, make_services, serving
 
 pytestmark = pytest.mark.slow
 
@@ -57,23 +53,8 @@ def _seed(services: object) -> None:
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     services = make_services(tmp_path_factory.mktemp("public-ui"))
     _seed(services)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="public-ui-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the aggregator's HTTP server stopped while starting"
-        assert time.monotonic() < deadline, "the aggregator's HTTP server did not start in 30 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        services.engine.dispose()
+    with serving(services, "public-ui") as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")

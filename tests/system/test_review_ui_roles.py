@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,15 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from aggregator.main import create_app
 from aggregator.store import EventStore, Received
 from contract import wire
 from contract.vocabulary import CROWDING, LITTER, PHASES
-from tests.apihelpers import CHROMIUM_ARGS, make_services
-from tests.deploy import free_port
+from tests.apihelpers import CHROMIUM_ARGS, make_services, serving
 
 # Slow: headless Chromium against a real aggregator.
 pytestmark = pytest.mark.slow
@@ -91,23 +87,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("review-ui")
     services = make_services(root)
     crowd, litter = _seed(EventStore(services.engine))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="review-ui-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the aggregator's HTTP server stopped while starting"
-        assert time.monotonic() < deadline, "the aggregator's HTTP server did not start in 30 s"
-        time.sleep(0.05)
-    try:
-        yield Site(f"http://127.0.0.1:{port}", crowd, litter)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        services.engine.dispose()
+    with serving(services, "review-ui") as url:
+        yield Site(url, crowd, litter)
 
 
 @pytest.fixture(scope="module")
