@@ -9,17 +9,24 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON=${PYTHON:-python3}
 
-# Debian packages, each with what goes wrong without it. To add a group (for instance the
-# GStreamer RTSP server for camera tests: python3-gi gir1.2-gst-rtsp-server-1.0
-# gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-# gstreamer1.0-plugins-ugly), add its names here and a line to WHY.
-PACKAGES=(libgl1 libglib2.0-0 chromium git)
+# Debian packages, each with what goes wrong without it. To add a group, add its names here
+# and a line to WHY. The GStreamer group is Debian's own RTSP server, which the camera tests
+# run (under Debian's python3, the one with gi) to serve real RTSP streams.
+GSTREAMER=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+    gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly)
+PACKAGES=(libgl1 libglib2.0-0 chromium git "${GSTREAMER[@]}")
 declare -A WHY=(
     [python3-venv]="Python cannot make virtual environments (no ensurepip)"
     [libgl1]="OpenCV (cv2) does not import: the edge and most tests fail"
     [libglib2.0-0]="OpenCV (cv2) does not import: the edge and most tests fail"
     [chromium]="the browser tests fail, naming the package"
     [git]="tests/system/test_repo.py cannot list the tracked files"
+    [python3-gi]="the RTSP camera tests cannot start GStreamer's RTSP server"
+    [gir1.2-gst-rtsp-server-1.0]="the RTSP camera tests cannot start GStreamer's RTSP server"
+    [gstreamer1.0-plugins-base]="the RTSP camera tests cannot start GStreamer's RTSP server"
+    [gstreamer1.0-plugins-good]="the RTSP camera tests cannot start GStreamer's RTSP server"
+    [gstreamer1.0-plugins-bad]="the RTSP camera tests cannot start GStreamer's RTSP server"
+    [gstreamer1.0-plugins-ugly]="the RTSP camera tests cannot start GStreamer's RTSP server"
 )
 
 usage() {

@@ -39,13 +39,59 @@ class ReconnectConfig(Strict):
     read_timeout_s: float = Field(10.0, gt=0, description="A stream silent this long is lost.")
 
 
+StreamRole = Literal["detect", "record"]
+
+
+class StreamInput(Strict):
+    """Another stream of the same camera, e.g. its full-resolution main stream for evidence
+    while ``uri`` names a low-resolution substream for detection (Frigate's ``roles``)."""
+
+    uri: str = Field(description="rtsp:// or http(s):// URL (or file) of the stream.")
+    roles: list[StreamRole] = Field(["record"], min_length=1)
+
+
 class SourceConfig(Strict):
     uri: str = Field(description="File path, rtsp:// or http(s):// URL, or a device index.")
     kind: Literal["auto", "file", "image", "stream", "device"] = "auto"
+    roles: list[StreamRole] = Field(
+        ["detect", "record"],
+        min_length=1,
+        description="What ``uri`` is for: detect (decoded for the detector) and/or record "
+        "(its packets make the clips).",
+    )
+    inputs: list[StreamInput] = Field(
+        default_factory=list, description="Further streams of the camera, with their roles."
+    )
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     loop: bool = Field(
         False, description="Files only: start again at the end (demos and soak tests)."
     )
+    start_s: float = Field(
+        0.0,
+        ge=0,
+        description="Files only: begin this far into the file, at the keyframe before (copies "
+        "of one clip on several cameras of a soak test then are not in step).",
+    )
+
+    @model_validator(mode="after")
+    def _one_stream_per_role(self) -> SourceConfig:
+        if "detect" not in self.roles:
+            raise ValueError("roles: the source's uri must have the detect role")
+        for role in ("detect", "record"):
+            holders = [i for i, s in enumerate(self.inputs) if role in s.roles]
+            if len(holders) + (role in self.roles) > 1:
+                raise ValueError(
+                    f"inputs[{holders[-1]}].roles: the {role} role is already taken; "
+                    "one stream per role"
+                )
+        return self
+
+    @property
+    def record_uri(self) -> str | None:
+        """The stream whose packets make the clips: ``uri`` itself, another input, or none."""
+        if "record" in self.roles:
+            return self.uri
+        return next((s.uri for s in self.inputs if "record" in s.roles), None)
 
 
 class DetectionConfig(Strict):

@@ -22,6 +22,11 @@ class OnnxDetectorConfig(BaseModel):
     )
     threads: int = Field(0, ge=0, description="Intra-op threads; 0 lets onnxruntime choose.")
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    spin_wait: bool = Field(
+        False,
+        description="Idle intra-op threads spin between calls: a little faster back to back, "
+        "but they burn the cores the cameras' readers and the detect stage need.",
+    )
 
 
 DetectorConfig = Annotated[OnnxDetectorConfig, Field(discriminator="type")]

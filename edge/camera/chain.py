@@ -9,6 +9,7 @@ changes a running camera's config or operating mode with ``reconfigure``.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from edge.rules.base import IdFactory
 from edge.rules.engine import RuleEngine, new_uuid
 from edge.rules.events import Event
 from edge.sources.base import Frame
+from edge.sources.packets import PacketRing
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class EvidenceTarget:
 
     media_dir: Path
     on_ready: Callable[[MediaItem], None]
+    #: The camera's compressed packets (its record input), when its reader keeps them:
+    #: clips are then cut by remuxing them instead of encoding frames.
+    packets: PacketRing | None = None
 
 
 class ResultSink:
@@ -162,7 +167,7 @@ class CameraChain:
         # The rule engine's zones: each polygon is rasterised once per camera, not per user.
         self.zones: list[Zone] = [zone for zone, _ in self.rules.zones]
         self._background = _Background(cfg, detector.class_names)
-        self.gate = MotionGate(cfg.motion) if cfg.motion.enabled else None
+        self.gate = self._new_gate(cfg)
         self.movement = MotionTracker(cfg.motion.moving_fraction, cfg.motion.moving_hold_s)
         self._carried = Detections.empty()
         self._decided: int | None = None
@@ -179,11 +184,21 @@ class CameraChain:
             self.close()
             raise
 
+    @staticmethod
+    def _new_gate(cfg: CameraConfig) -> MotionGate | None:
+        if not cfg.motion.enabled:
+            return None
+        # Each camera's refreshes at its own phase, the same on every run of the camera.
+        phase = zlib.crc32(cfg.id.encode()) % 1000 / 1000 * cfg.motion.refresh_s
+        return MotionGate(cfg.motion, refresh_phase_s=phase)
+
     def _new_recorder(self, cfg: CameraConfig, detector: Detector) -> ClipRecorder | None:
         ev = self._evidence
         if ev is None or not cfg.clips.enabled:
             return None
-        return ClipRecorder(cfg.clips, cfg.privacy, detector.class_names, ev.media_dir, ev.on_ready)
+        return ClipRecorder(
+            cfg.clips, cfg.privacy, detector.class_names, ev.media_dir, ev.on_ready, ev.packets
+        )
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -234,7 +249,7 @@ class CameraChain:
             self.tracker = Tracker(cfg.tracking, self.fps)
             self._carried = Detections.empty()
         if not keep_motion:
-            self.gate = MotionGate(cfg.motion) if cfg.motion.enabled else None
+            self.gate = self._new_gate(cfg)
             self.movement = MotionTracker(cfg.motion.moving_fraction, cfg.motion.moving_hold_s)
         self.cfg, self.detector, self.filter, self.rules = cfg, detector, flt, rules
         self.zones = [zone for zone, _ in rules.zones]
@@ -248,8 +263,15 @@ class CameraChain:
         if self.gate is None:
             return True
         settling = frame.ts_s - self._untracked_ts_s <= self.cfg.motion.moving_hold_s
+        grey = frame.grey
+        if grey is not None and grey.shape[1] != min(self.cfg.motion.work_width_px, frame.wh[0]):
+            grey = None  # made for another work width (the config changed since)
         decision = self.gate.decide(
-            frame.image_bgr, frame.ts_s, moving=self.movement.any_moving, settling=settling
+            frame.image_bgr,
+            frame.ts_s,
+            moving=self.movement.any_moving,
+            settling=settling,
+            grey=grey,
         )
         return decision.detect
 
@@ -302,7 +324,7 @@ class CameraChain:
             if len(detections) > len(tracks):
                 self._untracked_ts_s = frame.ts_s
             if self.gate is not None:
-                self.gate.detected(frame.ts_s)
+                self.gate.detected(frame.ts_s, detections.xyxy)
         return detections, tracks
 
     def finish(self, deadline_mono_s: float | None = None) -> list[Event]:

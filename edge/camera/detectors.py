@@ -61,12 +61,23 @@ class DetectorCache:
     the worker runs: a new config reuses a session that fits (same key, built at a score low
     enough for the camera) or gets a new one. ``keep`` drops the sessions no camera uses."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, threads: int = 0) -> None:
+        """``threads``: intra-op threads of a session whose camera config leaves it to
+        onnxruntime (``detector.threads: 0``); the worker runs several calls at once, one
+        core each, which costs less CPU per frame than one call spread over every core."""
         self.manifest = manifest
+        self.threads = threads
         self._made: dict[SessionKey, tuple[Detector, float]] = {}
+
+    def _resolved(self, cam: CameraConfig) -> CameraConfig:
+        if not self.threads or cam.detector.threads:
+            return cam
+        detector = cam.detector.model_copy(update={"threads": self.threads})
+        return cam.model_copy(update={"detector": detector})
 
     def seed(self, cameras: Sequence[CameraConfig]) -> list[Detector]:
         """The start: one session per distinct key (``shared_detectors``), remembered."""
+        cameras = [self._resolved(c) for c in cameras]
         out = shared_detectors(cameras, self.manifest)
         for cam, det in zip(cameras, out, strict=True):
             key = session_key(cam)
@@ -76,6 +87,7 @@ class DetectorCache:
 
     def get(self, cam: CameraConfig) -> Detector:
         """A session for ``cam``; ConfigError (model not found, ...) names what is wrong."""
+        cam = self._resolved(cam)
         key, score = session_key(cam), lowest_score([cam])
         held = self._made.get(key)
         if held is not None and held[1] <= score:

@@ -3,6 +3,7 @@ aggregator. Camera configs stay separate, one per camera."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -135,6 +136,16 @@ class EdgeBoxConfig(_Strict):
     )
     http: HttpServeConfig = Field(default_factory=HttpServeConfig)
     fleet: FleetLinkConfig = Field(default_factory=FleetLinkConfig)
+    detect_calls: int = Field(
+        0,
+        ge=0,
+        description="Detector calls the detect stage runs at once, each on one core, while it "
+        "advances the cameras whose results are in; 0: one per core.",
+    )
+
+    @property
+    def detect_calls_resolved(self) -> int:
+        return self.detect_calls or os.cpu_count() or 1
 
 
 def load_edge_config(path: Path) -> EdgeBoxConfig:

@@ -65,6 +65,10 @@ class OnnxDetector(Detector):
         opts.graph_optimization_level = _OPT_LEVELS[cfg.graph_optimization]
         if cfg.threads:
             opts.intra_op_num_threads = cfg.threads
+        # By default idle intra-op threads sleep instead of spinning: on a box whose cameras'
+        # readers and detect stage need the cores between calls, spinning burns them.
+        spin = "1" if cfg.spin_wait else "0"
+        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
         opts.log_severity_level = 3  # onnxruntime warnings would drown the CLI's own output
         try:
             self._session = ort.InferenceSession(

@@ -1,5 +1,11 @@
 """Evidence: a browser-playable H.264 MP4 clip and an annotated JPEG snapshot per incident.
 
+When the camera's reader keeps its compressed packets (the record role) and nothing has to
+be burned into the picture, clips are cut from them by remuxing (edge/evidence/remux.py):
+no decoding, no encoding, the camera's own resolution and frame rate. Otherwise (privacy
+blur, or a source without packets such as a local device) frames are kept as JPEG in a ring
+buffer and encoded.
+
 PyAV (FFmpeg's libraries, with libx264 inside its wheels) encodes: maintained, on PyPI for
 every platform, no system FFmpeg needed. Encoding runs in its own thread behind a bounded
 queue, so detection never waits for it: when the queue is full, clip frames are dropped and
@@ -26,10 +32,12 @@ from contract.files import sha256_of
 from edge.detectors.detections import Detections
 from edge.evidence.media import MediaItem
 from edge.evidence.privacy import blur_boxes
+from edge.evidence.remux import ClipCutter, RemuxJob, RemuxWriter
 from edge.evidence.ringbuffer import BufferedFrame, FrameRing, scale_to_width
 from edge.pipeline.zones import Zone
 from edge.rules.events import Event
 from edge.sources.base import Frame
+from edge.sources.packets import PacketRing
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +156,7 @@ class ClipRecorder:
         class_names: tuple[str, ...],
         media_dir: Path,
         on_ready: Callable[[MediaItem], None],
+        packets: PacketRing | None = None,
     ) -> None:
         self.cfg = cfg
         self.privacy = privacy
@@ -163,6 +172,12 @@ class ClipRecorder:
             [i for i, n in enumerate(class_names) if n in set(privacy.classes)], np.int64
         )
         self.dropped_frames = 0
+        #: Clips by remuxing the camera's packets, unless something must be burned in.
+        self.cutter = (
+            ClipCutter(packets, cfg.max_s, RemuxWriter(on_ready))
+            if packets is not None and not privacy.blur_people
+            else None
+        )
 
     def _enqueue(self, what: str, job: _Job, frame: BufferedFrame | None = None) -> None:
         if self.encoder.ident is None:
@@ -185,6 +200,8 @@ class ClipRecorder:
         if self.privacy.blur_people and len(tracks):
             people = tracks[np.isin(tracks.class_id, self._private)]
             image = blur_boxes(image, people.xyxy, self.privacy.upper_fraction)
+        if self.cutter is not None:
+            return self._observe_packets(self.cutter, frame, image, events, zones)
         buffered = self.ring.push(frame.ts_s, image)
         out: list[Event] = []
         for ev in events:
@@ -204,11 +221,37 @@ class ClipRecorder:
                     del self._jobs[event_id]
         return out
 
+    def _observe_packets(
+        self,
+        cutter: ClipCutter,
+        frame: Frame,
+        image: np.ndarray,
+        events: list[Event],
+        zones: list[Zone],
+    ) -> list[Event]:
+        out: list[Event] = []
+        for ev in events:
+            if ev.phase == "start":
+                clip_id, snap_id = str(uuid.uuid4()), str(uuid.uuid4())
+                self._ids[ev.event_id] = (clip_id, snap_id)
+                path = self.media_dir / f"{clip_id}.mp4"
+                start_ts = ev.ts - self.cfg.pre_roll_s
+                cutter.start(RemuxJob(clip_id, ev.event_id, path, start_ts))
+                self._snapshot(ev, image, zones, frame, snap_id)
+            elif ev.phase == "end" and ev.event_id in cutter.jobs:
+                cutter.jobs[ev.event_id].end_ts = frame.ts_s + self.cfg.post_roll_s
+            out.append(self.attach(ev))
+        cutter.feed()
+        return out
+
     def ended(self, events: list[Event], ts_s: float) -> list[Event]:
         """Incidents closed between frames (their rules were replaced by a new config or
         mode): their clips run on for the post-roll from ``ts_s``; the events get their ids."""
+        jobs: dict[str, _Job] | dict[str, RemuxJob] = (
+            self.cutter.jobs if self.cutter is not None else self._jobs
+        )
         for ev in events:
-            job = self._jobs.get(ev.event_id)
+            job = jobs.get(ev.event_id)
             if ev.phase == "end" and job is not None:
                 job.end_ts = ts_s + self.cfg.post_roll_s
         return [self.attach(ev) for ev in events]
@@ -260,6 +303,11 @@ class ClipRecorder:
         """The stream ended: finish every clip, wait for the encoder. Past ``deadline_mono_s``
         (time.monotonic()) frames still queued are skipped and each clip ends with what it
         has, so that stopping is bounded however far encoding fell behind."""
+        if self.cutter is not None:
+            # Packets already read are written; a clip ends with what the camera sent so far.
+            self.cutter.feed()
+            self.cutter.close_all()
+            self.cutter.writer.stop()
         self.encoder.deadline_mono_s = deadline_mono_s
         for job in self._jobs.values():
             self._enqueue("close", job)

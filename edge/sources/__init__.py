@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from contract.config.camera import ReconnectConfig, SourceConfig
+from edge.errors import SourceError
 from edge.sources.base import Frame, FrameSource, SourceState
 from edge.sources.image import IMAGE_SUFFIXES, ImageSource
 from edge.sources.live import LiveSource, StateCallback
-from edge.sources.video import VideoFileSource
+from edge.sources.packets import PacketRing
+from edge.sources.pyav import PyAvSource, ReadOptions
 
 __all__ = ["Frame", "FrameSource", "SourceState", "is_live", "open_source", "source_kind"]
 
@@ -49,18 +52,45 @@ def open_source(
     base_dir: Path | None = None,
     on_state: StateCallback | None = None,
     epoch_s: float = 0.0,
+    packets: PacketRing | None = None,
+    want: Callable[[float], bool] | None = None,
+    decode: bool = True,
 ) -> FrameSource:
     """Open whatever the URI names: an image, a video file, a stream or a device index.
 
     ``epoch_s`` is added to a file's media timestamps (live sources use wall-clock time).
+    Files and streams are read by PyAV, which can also keep their compressed ``packets``
+    (for clips cut by remuxing), convert only the frames ``want`` asks for, or not
+    ``decode`` at all (a record-only input); images and local devices go through OpenCV.
     """
     cfg = spec if isinstance(spec, SourceConfig) else SourceConfig(uri=spec)
     kind = source_kind(cfg)
-    if kind in ("stream", "device"):
-        return LiveSource(cfg.uri, cfg.reconnect or ReconnectConfig(), on_state=on_state)
+    reconnect = cfg.reconnect or ReconnectConfig()
+    if kind == "device":
+        return LiveSource(cfg.uri, reconnect, on_state=on_state)
+    if kind == "stream":
+        options = ReadOptions(live=True, reconnect=reconnect, decode=decode)
+        return PyAvSource(cfg.uri, options, packets=packets, want=want, on_state=on_state)
     path = Path(cfg.uri).expanduser()
     if not path.is_absolute() and base_dir is not None and not path.exists():
         path = base_dir / path
     if kind == "image":
         return ImageSource(path)
-    return VideoFileSource(path, realtime=realtime, loop=cfg.loop, epoch_s=epoch_s)
+    check_file(path)
+    options = ReadOptions(
+        live=False,
+        reconnect=reconnect,
+        realtime=realtime,
+        loop=cfg.loop,
+        epoch_s=epoch_s,
+        start_s=cfg.start_s,
+        decode=decode,
+    )
+    return PyAvSource(str(path), options, packets=packets, want=want, on_state=on_state)
+
+
+def check_file(path: Path) -> None:
+    if not path.exists():
+        raise SourceError(f"{path}: video file not found")
+    if not path.is_file():
+        raise SourceError(f"{path}: not a file")

@@ -26,6 +26,9 @@ class Frame:
     image_bgr: npt.NDArray[np.uint8]
     ts_s: float
     index: int
+    #: The motion gate's small grey of the picture, when the reader made it (a camera's
+    #: reader thread does, off the detect stage); None: the gate makes it.
+    grey: npt.NDArray[np.uint8] | None = None
 
     @property
     def wh(self) -> tuple[int, int]:

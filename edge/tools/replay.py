@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -21,6 +21,8 @@ from edge.evidence.media import MediaItem
 from edge.rules.events import Event
 from edge.sources import open_source
 from edge.sources.base import FrameSource
+from edge.sources.packets import PacketRing
+from edge.sources.pyav import PyAvSource
 from edge.tools.sinks import AnnotatedVideo, EventsJsonl, TracksJsonl
 
 
@@ -171,7 +173,11 @@ def _replay_video(
     sinks: Sequence[ResultSink],
     show_progress: bool,
 ) -> ReplaySummary:
-    with open_source(video, realtime=realtime) as source:
+    # The file's packets make the clips (remuxed, as a camera's would), unless it is an image.
+    ring = PacketRing(max(cfg.clips.buffer_s, cfg.clips.pre_roll_s + 2.0)) if evidence else None
+    with open_source(video, realtime=realtime, packets=ring) as source:
+        if evidence is not None and isinstance(source, PyAvSource):
+            evidence = replace(evidence, packets=ring)
         chain = CameraChain(
             cfg,
             detector,

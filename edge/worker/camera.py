@@ -1,8 +1,11 @@
-"""One camera's decode thread: read every frame, hand the detect stage one per detect period.
+"""One camera's reader threads: its detect input decoded, its record input kept as packets.
 
-Decoding runs at the source's own rate (a live stream must be drained, a file is paced);
-only the newest due frame waits for the stage. If the stage has not taken the previous one
-when the next is due, the older is dropped and counted: that is the "falls behind" signal.
+Reading runs at the source's own rate (a live stream must be drained, a file is paced);
+every packet of the record input goes to the camera's packet ring (clips are cut from it),
+every frame of the detect input is decoded but only due frames (one per detect period) are
+converted to pictures, and only the newest due frame waits for the stage. If the stage has
+not taken the previous one when the next is due, the older is dropped and counted: that is
+the "falls behind" signal.
 The camera going offline and coming back are events, so operators see it.
 """
 
@@ -13,15 +16,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contract.config.camera import CameraConfig, ReconnectConfig, SourceConfig
 from contract.fleet import CameraState
 from edge.errors import SourceError
+from edge.pipeline.motion import shrink
 from edge.rules.events import Event
 from edge.sources import is_live, open_source
 from edge.sources.base import Frame, FrameSource, SourceState
 from edge.sources.live import LiveSource, redact
+from edge.sources.packets import PacketRing
+from edge.sources.pyav import PyAvSource
 from edge.worker.metrics import EdgeMetrics
 
 log = logging.getLogger(__name__)
@@ -63,6 +69,13 @@ class CameraFeed(threading.Thread):
         self._online: bool | None = None  # None: not known yet
         self._offline_event: Event | None = None
         self._source: FrameSource | None = None
+        #: The record input's packets, for clips cut by remuxing (None: no record input).
+        self.packets = (
+            PacketRing(max(camera.clips.buffer_s, camera.clips.pre_roll_s + 2.0))
+            if source.record_uri is not None
+            else None
+        )
+        self.recorder: RecordFeed | None = None
         self.fps = 0.0
         self.ended = False
         self.error: str | None = None
@@ -91,6 +104,11 @@ class CameraFeed(threading.Thread):
         reconnect = self.source_cfg.reconnect or ReconnectConfig()
         delay_s = reconnect.initial_delay_s
         epoch_s = time.time()
+        record_uri = self.source_cfg.record_uri
+        if self.packets is not None and record_uri not in (None, self.source_cfg.uri):
+            record = self.source_cfg.model_copy(update={"uri": record_uri, "inputs": []})
+            self.recorder = RecordFeed(self.camera, record, self.packets, self._stop_event)
+            self.recorder.start()
         while not self._stop_event.is_set():
             started = time.monotonic()
             try:
@@ -126,35 +144,48 @@ class CameraFeed(threading.Thread):
                     self.metrics.reconnects.labels(**self._labels).inc()
                 self._set_online(False, detail)
 
+        own_packets = self.source_cfg.record_uri == self.source_cfg.uri
         with open_source(
             self.source_cfg,
             realtime=True,
             base_dir=self.camera.base_dir,
             on_state=state,
             epoch_s=epoch_s,
+            packets=self.packets if own_packets else None,
+            want=self._due,
         ) as source:
             self._source = source
-            decoded = self.metrics.frames_decoded.labels(**self._labels)
+            asks = isinstance(source, PyAvSource)  # else every frame comes: pick the due ones
             for frame in source.frames():
                 if self._stop_event.is_set():
                     return
                 self._set_online(True, "")
-                decoded.inc()
-                self._offer(frame)
+                if asks or self._due(frame.ts_s):
+                    self._offer(frame)
         self._source = None
 
     def halt(self) -> None:
         """Stop now, also out of a live source's read or backoff wait (``stop`` is set)."""
         source = self._source
-        if isinstance(source, LiveSource):
+        if isinstance(source, LiveSource | PyAvSource):
             source.stop()
+        if self.recorder is not None:
+            self.recorder.halt()
+
+    def _due(self, ts_s: float) -> bool:
+        """From the reader, for every decoded frame: is it due for the detect stage?"""
+        self.metrics.frames_decoded.labels(**self._labels).inc()
+        if ts_s + 1e-6 < self._next_due_s:
+            return False
+        # Keep the rate even; after a gap (reconnect, a slow decode), restart from now.
+        late = ts_s - self._next_due_s > self.period_s
+        self._next_due_s = (ts_s if late else self._next_due_s) + self.period_s
+        return True
 
     def _offer(self, frame: Frame) -> None:
-        if frame.ts_s + 1e-6 < self._next_due_s:
-            return
-        # Keep the rate even; after a gap (reconnect, a slow decode), restart from now.
-        late = frame.ts_s - self._next_due_s > self.period_s
-        self._next_due_s = (frame.ts_s if late else self._next_due_s) + self.period_s
+        motion = self.camera.motion
+        if motion.enabled:  # the gate's grey, made here in parallel with the other cameras
+            frame = replace(frame, grey=shrink(frame.image_bgr, motion.work_width_px))
         due = DueFrame(frame, time.monotonic())
         with self._lock:
             replaced = self._slot is not None
@@ -200,3 +231,46 @@ class CameraFeed(threading.Thread):
             unit="s",
             severity="high",
         )
+
+
+class RecordFeed(threading.Thread):
+    """A record-only input (a camera's main stream beside its detect substream): packets into
+    the camera's ring, nothing decoded; reconnected on its own, quietly for the detect side
+    (the camera's online state follows its detect input)."""
+
+    def __init__(
+        self, camera: CameraConfig, source: SourceConfig, ring: PacketRing, stop: threading.Event
+    ) -> None:
+        super().__init__(name=f"record-{camera.id}", daemon=True)
+        self.camera = camera
+        self.source_cfg = source
+        self.ring = ring
+        self._stop_event = stop
+        self._source: FrameSource | None = None
+
+    def run(self) -> None:
+        reconnect = self.source_cfg.reconnect or ReconnectConfig()
+        while not self._stop_event.is_set():
+            try:
+                with open_source(
+                    self.source_cfg,
+                    realtime=True,
+                    base_dir=self.camera.base_dir,
+                    epoch_s=time.time(),
+                    packets=self.ring,
+                    decode=False,
+                ) as source:
+                    self._source = source
+                    for _ in source.frames():
+                        pass  # packets go to the ring; a record-only input yields no frames
+            except SourceError as exc:
+                log.warning("camera %s: record input: %s", self.camera.id, exc)
+            if not self.source_cfg.loop and not is_live(self.source_cfg):
+                return
+            if self._stop_event.wait(reconnect.initial_delay_s):
+                return
+
+    def halt(self) -> None:
+        source = self._source
+        if isinstance(source, PyAvSource):
+            source.stop()

@@ -12,6 +12,7 @@ applied by the detect stage; heartbeats report what every camera runs.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -69,7 +70,10 @@ class Worker:
         source = cfg.fleet.source
         store = LastGoodStore(cfg.fleet.state_dir)
         starts = [starting_target(local, source, store) for local, _, _ in cameras]
-        self.detectors = DetectorCache(manifest)
+        # Several detector calls at once, one core each (see DetectStage): sessions left to
+        # onnxruntime's choice get the cores shared out between the calls.
+        calls = cfg.detect_calls_resolved
+        self.detectors = DetectorCache(manifest, threads=max(1, (os.cpu_count() or 1) // calls))
         detectors = self.detectors.seed([config for _, config in starts])
         self.metrics = EdgeMetrics()
         self.stop_event = threading.Event()

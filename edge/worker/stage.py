@@ -1,11 +1,13 @@
 """The detect stage: one thread that owns the cameras' chains and the outbox.
 
 Each turn takes the due frame of every camera that has one, asks each camera's motion gate
-whether it needs the detector, runs the detector once per shared session on all of those
-frames (one batched call where the model takes batches), then advances each camera's chain:
-it tracks, applies the rules, records evidence and hands the events to its sink, which puts
-them in the outbox. Everything that writes the outbox happens here, so its SQLite
-connection has one owner.
+whether it needs the detector, queues the frames it let through on the detector's threads
+(one call per frame, or one batched call where the model takes batches; one session per
+model, called by ``detect_calls`` threads at once, one core each), and advances each
+camera's chain as soon as its detections are in (cameras the gate skipped first): it
+tracks, applies the rules, records evidence and hands the events to its sink, which puts
+them in the outbox. Inference thus overlaps the stage's Python work.
+Everything that writes the outbox happens here, so its SQLite connection has one owner.
 
 Between turns the stage applies the config pushes the publisher received (edge/control):
 a camera's chain is reconfigured in place while its decode thread keeps running, or keeps
@@ -22,8 +24,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
+
+import numpy as np
+import numpy.typing as npt
 
 from contract.fleet import ConfigPush, ConfigReport
 from edge.camera.chain import CameraChain, EventSink, EvidenceTarget
@@ -68,33 +74,76 @@ class CameraUnit:
 
 
 @dataclass(frozen=True)
-class GroupDetections:
-    """The detector's output for one turn's frames of cameras that share it."""
+class ChunkResult:
+    """One detector call: its frames' detections and how long it took."""
 
-    #: Per frame, in the group's order; None where the camera's motion gate skipped it.
-    raw: list[Detections | None]
-    #: Frames in the one detector call, and how long it took.
-    batch: int = 0
-    took_s: float = 0.0
+    detections: list[Detections]
+    took_s: float
 
     @property
     def per_frame_ms(self) -> float:
-        return self.took_s * 1000 / self.batch if self.batch else 0.0
+        return self.took_s * 1000 / len(self.detections) if self.detections else 0.0
 
 
-def detect_group(group: Sequence[tuple[CameraChain, Frame]]) -> GroupDetections:
-    """Ask each camera's gate, then run the shared detector once on every frame it let through
-    (one batched call where the model takes batches). Each chain's ``advance`` does the rest."""
-    wanted = [i for i, (chain, frame) in enumerate(group) if chain.wants_detection(frame)]
-    raw: list[Detections | None] = [None] * len(group)
-    if not wanted:
-        return GroupDetections(raw)
+@dataclass(frozen=True)
+class GroupDetections:
+    """The detector's work for one turn's frames of cameras that share it, under way.
+
+    Calls run one after another on the detector's own thread while the stage advances the
+    cameras whose results are in: inference (in onnxruntime, without the GIL) overlaps the
+    Python work of tracking, rules and evidence instead of waiting for it.
+    """
+
+    #: Per frame, in the group's order: (its call, its index in that call), or None where the
+    #: camera's motion gate skipped the detector.
+    slots: list[tuple[Future[ChunkResult], int] | None]
+    calls: list[Future[ChunkResult]]
+
+    def order(self) -> list[int]:
+        """Frames without detector work first (nothing to wait for), then in call order."""
+        skipped = [i for i, slot in enumerate(self.slots) if slot is None]
+        return skipped + [i for i, slot in enumerate(self.slots) if slot is not None]
+
+    def result(self, i: int) -> tuple[Detections | None, float]:
+        """Frame i's detections (waiting for its call) and the per-frame time of that call."""
+        slot = self.slots[i]
+        if slot is None:
+            return None, 0.0
+        chunk = slot[0].result()
+        return chunk.detections[slot[1]], chunk.per_frame_ms
+
+
+def _detect_chunk(detector: Detector, images: list[npt.NDArray[np.uint8]]) -> ChunkResult:
     t0 = time.perf_counter()
-    found = group[wanted[0]][0].detector.detect_batch([group[i][1].image_bgr for i in wanted])
-    took_s = time.perf_counter() - t0
-    for i, dets in zip(wanted, found, strict=True):
-        raw[i] = dets
-    return GroupDetections(raw, len(wanted), took_s)
+    found = detector.detect_batch(images)
+    return ChunkResult(found, time.perf_counter() - t0)
+
+
+def detect_group(
+    group: Sequence[tuple[CameraChain, Frame]], pool: Executor | None = None
+) -> GroupDetections:
+    """Ask each camera's gate, then start the shared detector on every frame it let through:
+    one call per frame for a one-frame model, one batched call where the model takes batches.
+    ``pool`` runs the calls (the stage's detector thread); without one they run here."""
+    wanted = [i for i, (chain, frame) in enumerate(group) if chain.wants_detection(frame)]
+    slots: list[tuple[Future[ChunkResult], int] | None] = [None] * len(group)
+    calls: list[Future[ChunkResult]] = []
+    if not wanted:
+        return GroupDetections(slots, calls)
+    detector = group[wanted[0]][0].detector
+    batched = getattr(detector, "batch_size", 1) != 1
+    chunks = [wanted] if batched else [[i] for i in wanted]
+    for chunk in chunks:
+        images = [group[i][1].image_bgr for i in chunk]
+        if pool is None:
+            call: Future[ChunkResult] = Future()
+            call.set_result(_detect_chunk(detector, images))
+        else:
+            call = pool.submit(_detect_chunk, detector, images)
+        calls.append(call)
+        for k, i in enumerate(chunk):
+            slots[i] = (call, k)
+    return GroupDetections(slots, calls)
 
 
 class DetectStage(threading.Thread):
@@ -135,12 +184,16 @@ class DetectStage(threading.Thread):
         self.ready = threading.Event()
         self.error: str | None = None
         self.turns = 0
+        # The detector's own threads: calls queue there while this one advances the cameras.
+        self._detector_pool: ThreadPoolExecutor | None = None
 
     def _chain(self, camera: StageCamera) -> CameraChain:
         control = camera.control
         evidence = None
         if uploads_evidence(self.cfg):
-            evidence = EvidenceTarget(media_dir(self.cfg) / control.camera, self._media.put)
+            evidence = EvidenceTarget(
+                media_dir(self.cfg) / control.camera, self._media.put, camera.feed.packets
+            )
         return CameraChain(
             control.config,
             camera.detector,
@@ -165,6 +218,8 @@ class DetectStage(threading.Thread):
     def run(self) -> None:
         # Made here: the outbox connection belongs to this thread.
         delivery = self._delivery = Delivery(self.cfg, self._media, self.link)
+        calls = self.cfg.detect_calls_resolved
+        self._detector_pool = ThreadPoolExecutor(calls, thread_name_prefix="detector")
         try:
             delivery.start()
             self.ready.set()
@@ -181,6 +236,7 @@ class DetectStage(threading.Thread):
             log.exception("detect stage failed")
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
+            self._detector_pool.shutdown(wait=True)
             delivery.stop()
 
     def _send(self, camera: str, events: list[Event]) -> None:
@@ -233,16 +289,12 @@ class DetectStage(threading.Thread):
         self.verifier.finish_due(self._by_camera)
 
     def _run_group(self, group: list[tuple[CameraUnit, DueFrame]]) -> None:
-        detected = detect_group([(u.chain, d.frame) for u, d in group])
-        if detected.batch:
-            self.metrics.detector_seconds.labels(
-                model=group[0][0].chain.detector.model_name, batch=str(detected.batch)
-            ).observe(detected.took_s)
-        for (unit, due), raw in zip(group, detected.raw, strict=True):
+        detected = detect_group([(u.chain, d.frame) for u, d in group], self._detector_pool)
+        for i in detected.order():
+            unit, due = group[i]
+            raw, per_frame_ms = detected.result(i)
             labels = {"camera": unit.camera_id}
-            result = unit.chain.advance(
-                due.frame, raw, 0.0 if raw is None else detected.per_frame_ms
-            )
+            result = unit.chain.advance(due.frame, raw, per_frame_ms)
             self.verifier.observe(unit.camera_id, result, unit.chain)
             now = time.monotonic()
             self.metrics.frames_processed.labels(**labels).inc()
@@ -252,6 +304,12 @@ class DetectStage(threading.Thread):
                 self.metrics.detector_calls.labels(**labels).inc()
             self.metrics.lag_s.labels(**labels).set(now - due.decoded_mono_s)
             unit.processed_mono_s.append(now)
+        model = group[0][0].chain.detector.model_name
+        for call in detected.calls:
+            chunk = call.result()
+            self.metrics.detector_seconds.labels(
+                model=model, batch=str(len(chunk.detections))
+            ).observe(chunk.took_s)
 
     def _housekeeping(self, delivery: Delivery) -> None:
         delivery.send([])  # moves finished evidence files into the outbox

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from contract.config.camera import SourceConfig
 from contract.errors import ConfigError
 from edge.config import load_camera_config
 from edge.detectors.filter import DetectionFilter
@@ -231,3 +233,35 @@ def test_ingest_endpoints_list(tmp_path: Path) -> None:
     assert load_edge_config(path).aggregator.ingest_endpoints == ("tcp://a:1", "tcp://b:2")
     path.write_text(_LINK + "  endpoint: tcp://a:1\n")
     assert load_edge_config(path).aggregator.ingest_endpoints == ("tcp://a:1",)
+
+
+@pytest.mark.parametrize(
+    ("source", "record_uri", "error"),
+    [
+        ({"uri": "rtsp://cam/main"}, "rtsp://cam/main", None),
+        (
+            {
+                "uri": "rtsp://cam/sub",
+                "roles": ["detect"],
+                "inputs": [{"uri": "rtsp://cam/main", "roles": ["record"]}],
+            },
+            "rtsp://cam/main",
+            None,
+        ),
+        ({"uri": "rtsp://cam/sub", "roles": ["detect"]}, None, None),
+        ({"uri": "rtsp://cam/main", "roles": ["record"]}, None, "must have the detect role"),
+        (
+            {"uri": "rtsp://cam/sub", "inputs": [{"uri": "rtsp://cam/main", "roles": ["record"]}]},
+            None,
+            r"inputs\[0\]\.roles: the record role is already taken",
+        ),
+        ({"uri": "rtsp://cam/sub", "roles": ["detect", "watch"]}, None, "roles"),
+    ],
+)
+def test_stream_roles(source: dict[str, object], record_uri: str | None, error: str | None) -> None:
+    """Frigate-style roles: the uri is the detect stream; one stream per role."""
+    if error is not None:
+        with pytest.raises(ValidationError, match=error):
+            SourceConfig.model_validate(source)
+        return
+    assert SourceConfig.model_validate(source).record_uri == record_uri

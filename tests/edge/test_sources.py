@@ -14,7 +14,8 @@ import pytest
 from contract.config.camera import ReconnectConfig, SourceConfig
 from edge.errors import SourceError
 from edge.sources import SourceState, is_live, open_source, source_kind
-from edge.sources.live import LiveSource, redact
+from edge.sources.live import redact
+from edge.sources.pyav import PyAvSource
 from tests.deploy import free_port
 
 
@@ -99,11 +100,16 @@ def test_truncated_video_is_an_error(
 
 def test_unreachable_rtsp_retries_with_backoff_then_reports() -> None:
     states: list[tuple[SourceState, str]] = []
-    src = LiveSource(
-        f"rtsp://user:secret@127.0.0.1:{free_port()}/stream",
-        ReconnectConfig(initial_delay_s=0.05, max_delay_s=0.2, max_attempts=3, read_timeout_s=2),
+    src = open_source(
+        SourceConfig(
+            uri=f"rtsp://user:secret@127.0.0.1:{free_port()}/stream",
+            reconnect=ReconnectConfig(
+                initial_delay_s=0.05, max_delay_s=0.2, max_attempts=3, read_timeout_s=2
+            ),
+        ),
         on_state=lambda s, d: states.append((s, d)),
     )
+    assert isinstance(src, PyAvSource)
     with pytest.raises(
         SourceError,
         match=r"rtsp://\*\*\*@127\.0\.0\.1:\d+/stream: stream unreachable .* after 3 attempts",
@@ -142,7 +148,7 @@ def test_http_stream_that_drops_is_reopened_and_stops_when_gone(
         ),
         on_state=lambda s, d: states.append(s),
     )
-    assert isinstance(src, LiveSource)
+    assert isinstance(src, PyAvSource)
     frames = 0
 
     def consume() -> None:
@@ -164,3 +170,13 @@ def test_http_stream_that_drops_is_reopened_and_stops_when_gone(
 def test_redact_hides_credentials() -> None:
     assert redact("rtsp://admin:pw@10.0.0.5/s") == "rtsp://***@10.0.0.5/s"
     assert redact("/videos/a.mp4") == "/videos/a.mp4"
+
+
+def test_start_s_begins_at_the_keyframe_before(video_path: Callable[[str], Path]) -> None:
+    """A file camera can start part-way (soak tests: copies of a clip not in step); its
+    time still starts at the epoch, and the first frame is the keyframe's picture."""
+    video = video_path("one-by-one-person-detection.mp4")  # a keyframe every second
+    src = open_source(SourceConfig(uri=str(video), start_s=12.5), realtime=False, epoch_s=100.0)
+    frames = list(src.frames())
+    assert frames[0].ts_s == pytest.approx(100.0)
+    assert len(frames) == 1394 - 120  # from the keyframe at 12 s: 13.9 s left at 10 fps

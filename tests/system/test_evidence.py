@@ -78,12 +78,19 @@ def test_every_event_has_its_clip_and_snapshot(
         assert len(frames) > 30
 
 
-def test_clips_start_with_the_configured_pre_roll(delivered: tuple[Deployment, list[dict]]) -> None:
+def test_clips_start_at_the_keyframe_before_the_pre_roll(
+    delivered: tuple[Deployment, list[dict]], video_path: Callable[[str], Path]
+) -> None:
+    """Clips are the file's own packets, remuxed: they begin at the last keyframe at or before
+    the configured pre-roll (5 s, the default), so at least that far before the event."""
     d, events = delivered
     from sqlalchemy import create_engine, select
 
     from aggregator.db.models import MEDIA, MESSAGES
 
+    with av.open(str(video_path("bottle-detection.mp4"))) as c:
+        stream = c.streams.video[0]
+        keys_s = [float(p.pts * p.time_base) for p in c.demux(stream) if p.size and p.is_keyframe]
     engine = create_engine(d.db_url)
     with engine.connect() as conn:
         for ev in events:
@@ -93,8 +100,9 @@ def test_clips_start_with_the_configured_pre_roll(delivered: tuple[Deployment, l
                 )
             ).scalar_one()
             clip = conn.execute(select(MEDIA).where(MEDIA.c.media_id == ev["clip_id"])).one()
-            # pre_roll_s is 5 s (default); the ring buffer keeps 10 fps, so one frame of slack.
-            assert start_msg - 5.0 - 0.1 <= clip.start_ts <= start_msg - 5.0 + 0.1
+            keyframe_s = max(k for k in keys_s if k <= start_msg - 5.0 + 1e-6)
+            assert clip.start_ts == pytest.approx(keyframe_s, abs=1e-3)
+            assert clip.start_ts <= start_msg - 5.0
     engine.dispose()
 
 

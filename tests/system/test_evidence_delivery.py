@@ -1,5 +1,6 @@
-"""Acceptance: queued clips arrive exactly once and byte-identical through SIGKILLs of the
-aggregator (during uploads) and of the edge; bad uploads are refused with a clear 4xx."""
+"""Acceptance: queued clips (remuxed from a camera's packets, as boxes cut them) arrive
+exactly once and byte-identical through SIGKILLs of the aggregator (during uploads) and of
+the edge, so across retries of their uploads; bad uploads are refused with a clear 4xx."""
 
 from __future__ import annotations
 
@@ -16,14 +17,20 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from aggregator.db.models import MEDIA
+from contract.config.camera import ReconnectConfig
 from edge.delivery.outbox import Outbox
 from edge.evidence.media import MediaItem
+from edge.evidence.remux import RemuxJob, RemuxWriter
+from edge.paths import assets_dir
+from edge.sources.packets import PacketRing
+from edge.sources.pyav import PyAvSource, ReadOptions
 from tests.deploy import Deployment
 
 # Slow: real edge and aggregator processes, killed and restarted.
 pytestmark = pytest.mark.slow
 
 N_CLIPS = 40
+CAMERA_VIDEO = "one-by-one-person-detection.mp4"
 
 
 def _clip(path: Path, seed: int) -> None:
@@ -44,30 +51,37 @@ def _clip(path: Path, seed: int) -> None:
             c.mux(p)
 
 
+def _remuxed_clips(media_dir: Path, n: int) -> list[MediaItem]:
+    """Clips as a camera's box cuts them: the camera's packets remuxed (edge/evidence/remux.py),
+    here of a real video's packets, each a different length (so each is distinct)."""
+    ring = PacketRing(1e9)
+    options = ReadOptions(live=False, reconnect=ReconnectConfig(), realtime=False, decode=False)
+    for _ in PyAvSource(
+        str(assets_dir() / "videos" / CAMERA_VIDEO), options, packets=ring
+    ).frames():
+        pass
+    ready: list[MediaItem] = []
+    writer = RemuxWriter(ready.append)
+    packets = ring.since(0.0)
+    for i in range(n):
+        job = RemuxJob(str(uuid.uuid4()), str(uuid.uuid4()), media_dir / f"{i}.mp4", 0.0)
+        writer.put(job, [p for p in packets if p.pts_s <= 2.0 + 0.5 * i])
+        writer.put(job, None)
+    writer.stop()
+    assert len(ready) == n
+    return ready
+
+
 def _queue_clips(d: Deployment, edge: str) -> dict[str, str]:
     media_dir = d.root / "edge-media"
     media_dir.mkdir(exist_ok=True)
     box = Outbox(d.root / f"{edge}-outbox.sqlite3")
     hashes = {}
-    for i in range(N_CLIPS):
-        mid = str(uuid.uuid4())
-        path = media_dir / f"{mid}.mp4"
-        _clip(path, i)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        hashes[mid] = digest
-        box.put_media(
-            MediaItem(
-                mid,
-                str(uuid.uuid4()),
-                "clip",
-                path,
-                digest,
-                path.stat().st_size,
-                "video/mp4",
-                float(i),
-                2.0,
-            )
-        )
+    for item in _remuxed_clips(media_dir, N_CLIPS):
+        digest = hashlib.sha256(item.path.read_bytes()).hexdigest()
+        assert digest == item.sha256
+        hashes[item.media_id] = digest
+        box.put_media(item)
     box.close()
     return hashes
 

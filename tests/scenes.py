@@ -1,0 +1,368 @@
+"""Disturbed street scenes for the motion gate, generated at run time from the COCO street
+photos in the shared assets (never committed as videos).
+
+What street cameras see although nothing happens: falling snow, rain streaks, bare trees and
+foliage moving in place in the wind, a camera shaking by about 2 px, sensor noise. The
+``*_enters`` scenes add an object (a car or a person cut from another photo) that comes in and
+moves, which the gate must not sleep through. Everything is seeded: a scene's frames are the
+same on every run. A few milliseconds a frame at 640x480.
+
+    for f in scene_frames("snow"): ...   # f.image_bgr, f.ts_s, f.index, f.object_xyxy
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.paths import assets_dir
+
+Image = npt.NDArray[np.uint8]
+Ellipse = tuple[tuple[int, int], tuple[int, int]]
+WH = (640, 480)
+FPS = 10.0
+JITTER_PX = 2.0
+NOISE_SIGMA = 4.0
+
+
+@dataclass(frozen=True)
+class SceneFrame:
+    image_bgr: Image
+    ts_s: float
+    index: int
+    #: Where the entering object is (frame pixels), None when it is not in view.
+    object_xyxy: tuple[int, int, int, int] | None = None
+    #: The object moved since the previous frame.
+    object_moving: bool = False
+
+
+@dataclass(frozen=True)
+class Mover:
+    """An object cut from ``photo`` at ``crop_xyxy`` (a box the detector finds there), scaled,
+    that moves from ``start_x`` to ``stop_x`` (its left edge) at ``speed_px`` a frame from
+    frame ``enter_frame`` on, then stays (or is gone when it left the frame)."""
+
+    photo: str
+    crop_xyxy: tuple[int, int, int, int]
+    scale: float
+    y_bottom: int
+    start_x: int
+    stop_x: int
+    speed_px: float
+    enter_frame: int
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    photo: str
+    frames: int
+    weather: str  # "snow", "rain" or "none"
+    trees: bool = False
+    #: Foliage that moves in the wind: ellipses (centre, axes) over canopies and hedges.
+    foliage: tuple[Ellipse, ...] = ()
+    #: Vehicles parked in the scene: (photo, crop xyxy, left x, bottom y).
+    parked: tuple[tuple[str, tuple[int, int, int, int], int, int], ...] = ()
+    mover: Mover | None = None
+    seed: int = 11
+
+
+# Boxes found by YOLOX-Nano in the photos (score >= 0.8): cars in 000000001532, children
+# (one in red, one in white) in 000000001000.
+_CAR_A = ("000000001532.jpg", (224, 360, 416, 478))
+_CAR_B = ("000000001532.jpg", (0, 378, 113, 477))
+_PARKED = ((*_CAR_A, 40, 470), (*_CAR_B, 420, 468))
+#: A car drives in from the left and parks; a child in red walks through from the right;
+#: a child in white walks through from the left, past the hedge.
+_CAR_IN = Mover(*_CAR_A, 0.9, 462, -180, 250, 14.0, 100)
+_RED_IN = Mover("000000001000.jpg", (261, 91, 357, 422), 0.6, 470, 650, -80, 7.0, 100)
+_WHITE_IN = Mover("000000001000.jpg", (119, 147, 196, 387), 0.75, 476, -70, 660, 7.0, 100)
+#: The canopies and hedges of 000000000724 (as covered to 640x480).
+_LEAVES: tuple[Ellipse, ...] = (
+    ((95, 95), (135, 125)), ((545, 105), (105, 125)), ((320, 215), (110, 45)),
+    ((100, 372), (110, 32)), ((330, 312), (110, 25)), ((545, 322), (100, 22)),
+    ((330, 385), (60, 12)),
+)  # fmt: skip
+
+SCENES: dict[str, Scene] = {
+    s.name: s
+    for s in [
+        # The issue's scene: snow, bare trees, shake, noise, two parked cars; nothing moves.
+        Scene("snow", "000000008899.jpg", 480, "snow", trees=True, parked=_PARKED),
+        Scene("rain", "000000008211.jpg", 300, "rain"),
+        Scene("foliage", "000000000724.jpg", 300, "none", foliage=_LEAVES),
+        Scene("snow_car_enters", "000000008899.jpg", 240, "snow", trees=True, mover=_CAR_IN),
+        Scene("rain_person_enters", "000000008211.jpg", 240, "rain", mover=_RED_IN),
+        Scene("foliage_person_enters", "000000000724.jpg", 240, "none", foliage=_LEAVES,
+              mover=_WHITE_IN),
+    ]
+}  # fmt: skip
+STILL = [n for n, s in SCENES.items() if s.mover is None]
+ENTERING = [n for n, s in SCENES.items() if s.mover is not None]
+
+
+@cache
+def _image(name: str) -> Image:
+    path = assets_dir() / "images" / name
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(f"{path}: cannot read the scene photo")
+    return np.asarray(image, np.uint8)
+
+
+def _cover(name: str) -> Image:
+    """The photo scaled to cover WH, centre-cropped (as sample_videos/make_clips.py does)."""
+    photo = _image(name)
+    h, w = photo.shape[:2]
+    scale = max(WH[0] / w, WH[1] / h)
+    size = (round(w * scale), round(h * scale))
+    image = np.asarray(cv2.resize(photo, size, interpolation=cv2.INTER_AREA), np.uint8)
+    y0, x0 = (image.shape[0] - WH[1]) // 2, (image.shape[1] - WH[0]) // 2
+    return np.ascontiguousarray(image[y0 : y0 + WH[1], x0 : x0 + WH[0]])
+
+
+def _cutout(photo: str, xyxy: tuple[int, int, int, int], scale: float) -> tuple[Image, Image]:
+    """The crop and a soft alpha (0..255): an ellipse for a person (tall crop), a feathered
+    rectangle for a vehicle, so no hard edge shows."""
+    x0, y0, x1, y1 = xyxy
+    w, h = round((x1 - x0) * scale), round((y1 - y0) * scale)
+    crop = cv2.resize(_image(photo)[y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_AREA)
+    alpha = np.zeros((h, w), np.uint8)
+    if h > w:
+        cv2.ellipse(alpha, (w // 2, h // 2), (w // 2 - 2, h // 2 - 2), 0, 0, 360, 255, -1)
+    else:
+        cv2.rectangle(alpha, (4, 4), (w - 5, h - 5), 255, -1)
+    return np.asarray(crop, np.uint8), np.asarray(cv2.GaussianBlur(alpha, (9, 9), 0), np.uint8)
+
+
+def _paste(frame: Image, crop: Image, alpha: Image, x: int, y_bottom: int) -> None:
+    h, w = crop.shape[:2]
+    y = y_bottom - h
+    fx0, fx1 = max(0, x), min(WH[0], x + w)
+    fy0, fy1 = max(0, y), min(WH[1], y + h)
+    if fx0 >= fx1 or fy0 >= fy1:
+        return
+    region = frame[fy0:fy1, fx0:fx1].astype(np.float32)
+    src = crop[fy0 - y : fy1 - y, fx0 - x : fx1 - x].astype(np.float32)
+    a = alpha[fy0 - y : fy1 - y, fx0 - x : fx1 - x, None].astype(np.float32) / 255
+    frame[fy0:fy1, fx0:fx1] = (region + a * (src - region)).astype(np.uint8)
+
+
+class _Trees:
+    """Bare trees drawn as branching segments whose angles sway with the wind."""
+
+    def __init__(self, rng: np.random.Generator, roots: list[tuple[int, int, float]]) -> None:
+        # Segment: (parent index or -1, rest angle rad, length px, thickness px, depth, phase).
+        self.segments: list[tuple[int, float, float, int, int, float]] = []
+        self.roots = roots
+        for root_i, (_, _, height) in enumerate(roots):
+            self._grow(rng, -1 - root_i, -math.pi / 2, height, 6, 0)
+
+    def _grow(
+        self, rng: np.random.Generator, parent: int, angle: float, length: float, thick: int,
+        depth: int,
+    ) -> None:  # fmt: skip
+        index = len(self.segments)
+        self.segments.append((parent, angle, length, thick, depth, float(rng.uniform(0, 6.3))))
+        if depth >= 6:
+            return
+        for side in (-1, 1):
+            turn = side * float(rng.uniform(0.3, 0.65))
+            shrink = float(rng.uniform(0.68, 0.82))
+            self._grow(rng, index, angle + turn, length * shrink, max(1, thick - 1), depth + 1)
+
+    def draw(self, frame: Image, t_s: float) -> None:
+        ends: list[tuple[float, float, float]] = []  # per segment: end x, end y, angle
+        gust = 0.6 + 0.4 * math.sin(2 * math.pi * 0.13 * t_s)
+        for parent, rest, length, thick, depth, phase in self.segments:
+            if parent < 0:
+                root_x, root_y, _ = self.roots[-1 - parent]
+                x, y, bent = float(root_x), float(root_y), 0.0
+            else:
+                x, y, parent_angle = ends[parent]
+                bent = parent_angle - self.segments[parent][1]  # the parent's sway carries on
+            # Thin twigs swing most, and each at its own pace.
+            sway = gust * 0.06 * depth * math.sin(2 * math.pi * (0.6 + 0.15 * depth) * t_s + phase)
+            angle = rest + sway + bent
+            ex, ey = x + length * math.cos(angle), y + length * math.sin(angle)
+            cv2.line(frame, (round(x), round(y)), (round(ex), round(ey)), (48, 52, 58), thick,
+                     cv2.LINE_AA)  # fmt: skip
+            ends.append((ex, ey, angle))
+
+
+class _Snow:
+    """Flakes in three depths: far ones small and slow, near ones large, soft and fast."""
+
+    #: count, pixel offsets of a flake's shape (near flakes: radius), fall px/frame, level.
+    FAR = (1400, ((0, 0), (0, 1), (1, 0)), 3.0, 180)
+    MID = (450, ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1)), 7.0, 225)
+    NEAR = (70, 8, 24.0, 200)
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.xy = [
+            rng.uniform((0, 0), WH, (n, 2)) for n in (self.FAR[0], self.MID[0], self.NEAR[0])
+        ]
+        self.mask = np.zeros(WH[::-1], np.uint8)
+        self.near = np.zeros(WH[::-1], np.uint8)
+
+    def apply(self, frame: Image) -> None:
+        speeds = (self.FAR[2], self.MID[2], self.NEAR[2])
+        for xy, speed in zip(self.xy, speeds, strict=True):
+            n = len(xy)
+            xy += np.column_stack([self.rng.normal(0.8, 1.0, n), self.rng.normal(speed, 1.0, n)])
+            xy %= WH  # flakes that fall out come back at the top
+        self.mask[:] = 0
+        for xy, (_, shape, _, level) in zip(self.xy, (self.FAR, self.MID), strict=False):
+            x, y = xy[:, 0].astype(np.intp), xy[:, 1].astype(np.intp)
+            for dy, dx in shape:
+                self.mask[(y + dy) % WH[1], (x + dx) % WH[0]] = level
+        self.near[:] = 0
+        for x, y in self.xy[2].astype(np.int32).tolist():
+            cv2.circle(self.near, (x, y), self.NEAR[1], self.NEAR[3], -1, cv2.LINE_AA)
+        cv2.GaussianBlur(self.near, (11, 11), 0, dst=self.near)
+        cv2.max(self.mask, self.near, dst=self.mask)
+        _blend_towards(frame, self.mask, 245)
+
+
+class _Rain:
+    """Streaks of falling drops, new ones every frame (a drop crosses the view in one)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.mask = np.zeros(WH[::-1], np.uint8)
+
+    def apply(self, frame: Image) -> None:
+        self.mask[:] = 0
+        rng = self.rng
+        for count, length, thick, bright in ((700, 24.0, 1, 120), (60, 80.0, 3, 110)):
+            x0 = rng.uniform(-40, WH[0], count)
+            y0 = rng.uniform(-60, WH[1], count)
+            n = rng.normal(length, length / 4, count)
+            pts = np.column_stack([x0, y0, x0 + 0.2 * n, y0 + n]).astype(np.int32).tolist()
+            for x, y, ex, ey in pts:
+                cv2.line(self.mask, (x, y), (ex, ey), bright, thick, cv2.LINE_AA)
+        _blend_towards(frame, self.mask, 210)
+
+
+class _Foliage:
+    """Leaves moving in place: green areas warped by a smooth displacement field that wanders
+    with the wind (a few px, up to ~8) plus a fine flutter that changes every frame, and
+    leaves turning in the light (brightness flicker)."""
+
+    def __init__(self, rng: np.random.Generator, image: Image, areas: tuple[Ellipse, ...]) -> None:
+        """``areas``: where the canopies and hedges are; their sky gaps and anything red (a
+        stop sign) in front of them stay put."""
+        self.rng = rng
+        mask = np.zeros(image.shape[:2], np.uint8)
+        for centre, axes in areas:
+            cv2.ellipse(mask, centre, axes, 0, 0, 360, 255, -1)
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+        red = cv2.bitwise_or(
+            cv2.inRange(hsv, (0, 90, 0), (12, 255, 255)),
+            cv2.inRange(hsv, (165, 90, 0), (180, 255, 255)),
+        )
+        mask[(cv2.dilate(red, np.ones((25, 25), np.uint8)) > 0) | (hsv[..., 2] > 160)] = 0
+        self.weight = cv2.GaussianBlur(mask.astype(np.float32) / 255, (15, 15), 0)
+        gy, gx = np.mgrid[0 : WH[1], 0 : WH[0]].astype(np.float32)
+        self.gx, self.gy = gx, gy
+        self.coarse = np.zeros((2, 12, 16), np.float32)  # wind displacement, px
+        self.map_x = np.empty_like(gx)
+        self.map_y = np.empty_like(gy)
+
+    def apply(self, frame: Image, out: Image) -> None:
+        # A slow random walk pulled back to rest: leaves sway around where they hang.
+        self.coarse += -0.3 * self.coarse + self.rng.normal(0, 4.0, self.coarse.shape)
+        fine = self.rng.normal(0, 3.0, (3, 48, 64)).astype(np.float32)
+        for axis, grid, dst in ((0, self.gx, self.map_x), (1, self.gy, self.map_y)):
+            wind = cv2.resize(self.coarse[axis], WH, interpolation=cv2.INTER_CUBIC)
+            flutter = cv2.resize(fine[axis], WH, interpolation=cv2.INTER_LINEAR)
+            np.multiply(wind + flutter, self.weight, out=dst)
+            dst += grid
+        cv2.remap(frame, self.map_x, self.map_y, cv2.INTER_LINEAR, dst=out,
+                  borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+        light = cv2.resize(fine[2], WH, interpolation=cv2.INTER_LINEAR) * (8 * self.weight)
+        cv2.add(out, cv2.cvtColor(light, cv2.COLOR_GRAY2BGR), dst=out, dtype=cv2.CV_8U)
+
+
+def _blend_towards(frame: Image, mask: Image, level: int) -> None:
+    """frame += (level - frame) * mask / 255, in place (only ever brightens)."""
+    up = cv2.subtract(np.full_like(frame, level), frame)
+    cv2.multiply(up, cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR), dst=up, scale=1 / 255)
+    cv2.add(frame, up, dst=frame)
+
+
+def _mover_x(m: Mover, index: int) -> float | None:
+    if index < m.enter_frame:
+        return None
+    step = math.copysign(m.speed_px, m.stop_x - m.start_x)
+    x = m.start_x + step * (index - m.enter_frame)
+    return min(x, m.stop_x) if step > 0 else max(x, m.stop_x)
+
+
+def _place(
+    world: Image, m: Mover, cut: tuple[Image, Image], index: int
+) -> tuple[tuple[int, int, int, int] | None, bool]:
+    """Paste the mover where it is at frame ``index``: its box in view, and whether it moved."""
+    x = _mover_x(m, index)
+    if x is None:
+        return None, False
+    _paste(world, *cut, round(x), m.y_bottom)
+    h, w = cut[0].shape[:2]
+    x0, x1 = max(0, round(x)), min(WH[0], round(x) + w)
+    if x0 >= x1:
+        return None, False
+    return (x0, m.y_bottom - h, x1, m.y_bottom), x != _mover_x(m, index - 1)
+
+
+def _base(scene: Scene) -> Image:
+    base = _cover(scene.photo)
+    for photo, xyxy, x, y_bottom in scene.parked:
+        _paste(base, *_cutout(photo, xyxy, 1.0), x, y_bottom)
+    if scene.weather == "none":
+        return base
+    haze = cv2.addWeighted(base, 0.8, np.full_like(base, 200), 0.2, 0)  # overcast
+    return np.asarray(haze, np.uint8)
+
+
+def scene_frames(name: str) -> Iterator[SceneFrame]:
+    """The frames of scene ``name`` (see SCENES), one at a time."""
+    if name not in SCENES:
+        raise KeyError(f"unknown scene {name!r}: choose from {sorted(SCENES)}")
+    scene = SCENES[name]
+    rng = np.random.default_rng(scene.seed)
+    base = _base(scene)
+    trees = _Trees(rng, [(110, 470, 95.0), (330, 455, 80.0), (590, 475, 100.0)])
+    falling: _Snow | _Rain | None = None
+    if scene.weather in ("snow", "rain"):
+        falling = _Snow(rng) if scene.weather == "snow" else _Rain(rng)
+    foliage = _Foliage(rng, base, scene.foliage) if scene.foliage else None
+    m = scene.mover
+    cut = _cutout(m.photo, m.crop_xyxy, m.scale) if m is not None else None
+    # Noise from one large field, a random window of it per frame: cheap and varied enough.
+    # (From the scene's own generator: cv2.randn would draw on OpenCV's process-wide one.)
+    noise = np.rint(rng.normal(0, NOISE_SIGMA, (WH[1] + 64, WH[0] + 64, 3))).astype(np.int16)
+    world, frame = np.empty_like(base), np.empty_like(base)
+    for index in range(scene.frames):
+        t_s = index / FPS
+        if foliage is not None:
+            foliage.apply(base, world)
+        else:
+            world[:] = base
+        if scene.trees:
+            trees.draw(world, t_s)
+        box, moving = _place(world, m, cut, index) if m and cut else (None, False)
+        dx, dy = rng.uniform(-JITTER_PX, JITTER_PX, 2)
+        shake = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+        cv2.warpAffine(world, shake, WH, dst=frame, borderMode=cv2.BORDER_REFLECT)
+        if falling is not None:
+            falling.apply(frame)
+        ox, oy = rng.integers(0, 64, 2)
+        image = cv2.add(frame, noise[oy : oy + WH[1], ox : ox + WH[0]], dtype=cv2.CV_8U)
+        yield SceneFrame(np.asarray(image, np.uint8), t_s, index, box, moving)
