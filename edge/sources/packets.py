@@ -13,6 +13,9 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+#: Times closer than this are the same instant (float arithmetic on stream time bases).
+_SAME_TIME_S = 1e-6
+
 
 @dataclass(frozen=True)
 class StreamHeader:
@@ -80,7 +83,7 @@ class PacketRing:
             return []
         first = keys[0]
         for i in keys:
-            if packets[i].pts_s <= start_s:
+            if packets[i].pts_s <= start_s + _SAME_TIME_S:
                 first = i
         segment = packets[first].header.segment
         return [p for p in packets[first:] if p.header.segment == segment]
