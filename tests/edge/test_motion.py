@@ -162,6 +162,7 @@ def gate_on_scene(name: str) -> list[tuple[SceneFrame, GateDecision]]:
     return out
 
 
+@pytest.mark.slow  # generates hundreds of frames per scene
 @pytest.mark.parametrize("scene", STILL)
 def test_snow_rain_and_foliage_in_the_wind_are_still(scene: str) -> None:
     """Nothing comes in: the detector runs on the first frame and on the 2 s refreshes, and
@@ -175,6 +176,7 @@ def test_snow_rain_and_foliage_in_the_wind_are_still(scene: str) -> None:
     assert reasons.count("motion") <= 0.02 * len(run), (scene, reasons.count("motion"))
 
 
+@pytest.mark.slow  # generates hundreds of frames per scene
 @pytest.mark.parametrize("scene", ENTERING)
 def test_an_object_coming_in_through_snow_rain_or_foliage_is_motion(scene: str) -> None:
     """Measured: 6% of the frames before it (refreshes), motion on the third frame that
