@@ -28,7 +28,6 @@ import cv2
 import numpy as np
 
 from contract.config.camera import ClipConfig, PrivacyConfig
-from contract.files import sha256_of
 from edge.detectors.detections import Detections
 from edge.evidence.media import MediaItem
 from edge.evidence.privacy import blur_boxes
@@ -131,18 +130,9 @@ class ClipEncoder(threading.Thread):
         for packet in stream.encode():
             container.mux(packet)
         container.close()
+        duration_s = last_ts - t0 + 1 / self.cfg.fps
         self.on_ready(
-            MediaItem(
-                media_id=job.clip_id,
-                event_id=job.event_id,
-                kind="clip",
-                path=job.path,
-                sha256=sha256_of(job.path),
-                size=job.path.stat().st_size,
-                content_type="video/mp4",
-                start_ts=t0,
-                duration_s=last_ts - t0 + 1 / self.cfg.fps,
-            )
+            MediaItem.of_file(job.clip_id, job.event_id, "clip", job.path, t0, duration_s)
         )
 
 
@@ -285,19 +275,7 @@ class ClipRecorder:
         path = self.media_dir / f"{snap_id}.jpg"
         shot = scale_to_width(shot, min(shot.shape[1], 1280))
         cv2.imwrite(str(path), shot, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        self.on_ready(
-            MediaItem(
-                media_id=snap_id,
-                event_id=ev.event_id,
-                kind="snapshot",
-                path=path,
-                sha256=sha256_of(path),
-                size=path.stat().st_size,
-                content_type="image/jpeg",
-                start_ts=frame.ts_s,
-                duration_s=0.0,
-            )
-        )
+        self.on_ready(MediaItem.of_file(snap_id, ev.event_id, "snapshot", path, frame.ts_s, 0.0))
 
     def close(self, deadline_mono_s: float | None = None) -> None:
         """The stream ended: finish every clip, wait for the encoder. Past ``deadline_mono_s``

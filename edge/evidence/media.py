@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.files import sha256_of
+from contract.uploads import CONTENT_TYPES, MediaKind
+
 
 @dataclass(frozen=True)
 class MediaItem:
@@ -23,3 +26,26 @@ class MediaItem:
     content_type: str
     start_ts: float
     duration_s: float
+
+    @classmethod
+    def of_file(
+        cls,
+        media_id: str,
+        event_id: str,
+        kind: MediaKind,
+        path: Path,
+        start_ts: float,
+        duration_s: float,
+    ) -> MediaItem:
+        """The item of a finished file: its hash, size and the kind's content type."""
+        return cls(
+            media_id,
+            event_id,
+            kind,
+            path,
+            sha256_of(path),
+            path.stat().st_size,
+            CONTENT_TYPES[kind],
+            start_ts,
+            duration_s,
+        )

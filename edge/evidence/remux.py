@@ -21,7 +21,6 @@ from pathlib import Path
 import av
 import av.container
 
-from contract.files import sha256_of
 from edge.evidence.media import MediaItem
 from edge.sources.packets import PacketRing, StoredPacket
 
@@ -153,17 +152,10 @@ class RemuxWriter(threading.Thread):
         if clip is None:
             return
         clip.container.close()
+        duration_s = clip.last_pts_s - clip.first_pts_s + clip.frame_s
         self.on_ready(
-            MediaItem(
-                media_id=job.clip_id,
-                event_id=job.event_id,
-                kind="clip",
-                path=job.path,
-                sha256=sha256_of(job.path),
-                size=job.path.stat().st_size,
-                content_type="video/mp4",
-                start_ts=clip.first_pts_s,
-                duration_s=clip.last_pts_s - clip.first_pts_s + clip.frame_s,
+            MediaItem.of_file(
+                job.clip_id, job.event_id, "clip", job.path, clip.first_pts_s, duration_s
             )
         )
 

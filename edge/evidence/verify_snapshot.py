@@ -16,8 +16,6 @@ import numpy.typing as npt
 import supervision as sv
 
 from contract.config.camera import PrivacyConfig
-from contract.files import sha256_of
-from contract.uploads import CONTENT_TYPES
 from contract.verify import VerifyAnswer
 from edge.detectors.detections import Detections
 from edge.evidence.media import MediaItem
@@ -100,14 +98,4 @@ def write_snapshot(
     path = folder / f"{media_id}.jpg"
     if not cv2.imwrite(str(path), shot, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
         raise OSError(f"{path}: the snapshot could not be written")
-    return MediaItem(
-        media_id=media_id,
-        event_id=answer.request_id,
-        kind="snapshot",
-        path=path,
-        sha256=sha256_of(path),
-        size=path.stat().st_size,
-        content_type=CONTENT_TYPES["snapshot"],
-        start_ts=sight.frame.ts_s,
-        duration_s=0.0,
-    )
+    return MediaItem.of_file(media_id, answer.request_id, "snapshot", path, sight.frame.ts_s, 0.0)

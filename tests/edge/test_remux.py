@@ -12,27 +12,9 @@ from contract.config.camera import ClipConfig, PrivacyConfig, ReconnectConfig
 from edge.detectors.detections import Detections
 from edge.evidence.clips import ClipRecorder
 from edge.evidence.media import MediaItem
-from edge.rules.events import Event
 from edge.sources.packets import PacketRing
 from edge.sources.pyav import PyAvSource, ReadOptions
-
-
-def _event(phase: str, ts: float) -> Event:
-    return Event(
-        "e-1",
-        "litter",
-        phase,
-        "cam",
-        "zone",
-        "litter",
-        ts,
-        ts - 1,
-        1.0,
-        "s",
-        "low",  # type: ignore[arg-type]
-        boxes=((400.0, 150.0, 500.0, 300.0),),
-        labels=("bottle",),
-    )
+from tests.edge.test_clips import _event
 
 
 def keyframe_times(path: Path) -> list[float]:
