@@ -25,6 +25,17 @@ STREET_VENDING = "street_vending"
 LITTER = "litter"
 #: Raised by an edge box about its own camera going dark (edge/worker/camera.py).
 CAMERA_OFFLINE = "camera_offline"
+#: Raised by an edge box when its camera still streams but its view is unusable (covered,
+#: turned, defocused, ...; edge/quality/). The event's ``stage`` is one of TAMPER_SUBTYPES;
+#: the camera's rules are suspended until it ends.
+CAMERA_TAMPER = "camera_tamper"
+COVERED = "covered"
+TURNED = "turned"
+DEFOCUSED = "defocused"
+FROZEN = "frozen"
+NOISY = "noisy"
+GLARE = "glare"
+TAMPER_SUBTYPES: tuple[str, ...] = (COVERED, TURNED, DEFOCUSED, FROZEN, NOISY, GLARE)
 
 EVENT_TYPES: tuple[str, ...] = (
     CROWDING,
@@ -33,6 +44,7 @@ EVENT_TYPES: tuple[str, ...] = (
     STREET_VENDING,
     LITTER,
     CAMERA_OFFLINE,
+    CAMERA_TAMPER,
 )
 
 #: Operating modes every city has (contract/config/modes.py; a city may define more in the

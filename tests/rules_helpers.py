@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from edge.detectors.detections import Detections
+from edge.pipeline.background import StaticBlobs
 from edge.rules.base import Rule, ZoneFrame
 from edge.rules.events import Event, RuleContext
 
@@ -51,7 +52,9 @@ def frame(ts: float, objs: Iterable[Obj], blobs: list[list[float]] | None = None
         else Detections.empty()
     )
     b = np.asarray(blobs or [], np.float32).reshape(-1, 4)
-    return ZoneFrame(ts_s=ts, frame_wh=WH, in_zone=det, everywhere=det, static_blobs_xyxy=b)
+    # A scripted blob has been there since the frame it is first given in (no history).
+    static = StaticBlobs(b, np.full(len(b), ts))
+    return ZoneFrame(ts_s=ts, frame_wh=WH, in_zone=det, everywhere=det, static_blobs=static)
 
 
 def run(rule: Rule, script: Iterable[tuple[float, list[Obj]]], finish: bool = False) -> list[Event]:

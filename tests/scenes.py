@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.paths import assets_dir
+from edge.tools.scenarios.sprites import cutout, paste
+from edge.tools.scenarios.weather import Rain, Snow
 
 Image = npt.NDArray[np.uint8]
 Ellipse = tuple[tuple[int, int], tuple[int, int]]
@@ -128,30 +130,9 @@ def _cover(name: str) -> Image:
 
 
 def _cutout(photo: str, xyxy: tuple[int, int, int, int], scale: float) -> tuple[Image, Image]:
-    """The crop and a soft alpha (0..255): an ellipse for a person (tall crop), a feathered
-    rectangle for a vehicle, so no hard edge shows."""
-    x0, y0, x1, y1 = xyxy
-    w, h = round((x1 - x0) * scale), round((y1 - y0) * scale)
-    crop = cv2.resize(_image(photo)[y0:y1, x0:x1], (w, h), interpolation=cv2.INTER_AREA)
-    alpha = np.zeros((h, w), np.uint8)
-    if h > w:
-        cv2.ellipse(alpha, (w // 2, h // 2), (w // 2 - 2, h // 2 - 2), 0, 0, 360, 255, -1)
-    else:
-        cv2.rectangle(alpha, (4, 4), (w - 5, h - 5), 255, -1)
-    return np.asarray(crop, np.uint8), np.asarray(cv2.GaussianBlur(alpha, (9, 9), 0), np.uint8)
-
-
-def _paste(frame: Image, crop: Image, alpha: Image, x: int, y_bottom: int) -> None:
-    h, w = crop.shape[:2]
-    y = y_bottom - h
-    fx0, fx1 = max(0, x), min(WH[0], x + w)
-    fy0, fy1 = max(0, y), min(WH[1], y + h)
-    if fx0 >= fx1 or fy0 >= fy1:
-        return
-    region = frame[fy0:fy1, fx0:fx1].astype(np.float32)
-    src = crop[fy0 - y : fy1 - y, fx0 - x : fx1 - x].astype(np.float32)
-    a = alpha[fy0 - y : fy1 - y, fx0 - x : fx1 - x, None].astype(np.float32) / 255
-    frame[fy0:fy1, fx0:fx1] = (region + a * (src - region)).astype(np.uint8)
+    """The crop and a soft alpha: an ellipse for a person (tall crop), a feathered rectangle
+    for a vehicle, so no hard edge shows."""
+    return cutout(_image(photo), xyxy, scale)
 
 
 class _Trees:
@@ -196,61 +177,6 @@ class _Trees:
             ends.append((ex, ey, angle))
 
 
-class _Snow:
-    """Flakes in three depths: far ones small and slow, near ones large, soft and fast."""
-
-    #: count, pixel offsets of a flake's shape (near flakes: radius), fall px/frame, level.
-    FAR = (1400, ((0, 0), (0, 1), (1, 0)), 3.0, 180)
-    MID = (450, ((0, 0), (0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1)), 7.0, 225)
-    NEAR = (70, 8, 24.0, 200)
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-        self.xy = [
-            rng.uniform((0, 0), WH, (n, 2)) for n in (self.FAR[0], self.MID[0], self.NEAR[0])
-        ]
-        self.mask = np.zeros(WH[::-1], np.uint8)
-        self.near = np.zeros(WH[::-1], np.uint8)
-
-    def apply(self, frame: Image) -> None:
-        speeds = (self.FAR[2], self.MID[2], self.NEAR[2])
-        for xy, speed in zip(self.xy, speeds, strict=True):
-            n = len(xy)
-            xy += np.column_stack([self.rng.normal(0.8, 1.0, n), self.rng.normal(speed, 1.0, n)])
-            xy %= WH  # flakes that fall out come back at the top
-        self.mask[:] = 0
-        for xy, (_, shape, _, level) in zip(self.xy, (self.FAR, self.MID), strict=False):
-            x, y = xy[:, 0].astype(np.intp), xy[:, 1].astype(np.intp)
-            for dy, dx in shape:
-                self.mask[(y + dy) % WH[1], (x + dx) % WH[0]] = level
-        self.near[:] = 0
-        for x, y in self.xy[2].astype(np.int32).tolist():
-            cv2.circle(self.near, (x, y), self.NEAR[1], self.NEAR[3], -1, cv2.LINE_AA)
-        cv2.GaussianBlur(self.near, (11, 11), 0, dst=self.near)
-        cv2.max(self.mask, self.near, dst=self.mask)
-        _blend_towards(frame, self.mask, 245)
-
-
-class _Rain:
-    """Streaks of falling drops, new ones every frame (a drop crosses the view in one)."""
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-        self.mask = np.zeros(WH[::-1], np.uint8)
-
-    def apply(self, frame: Image) -> None:
-        self.mask[:] = 0
-        rng = self.rng
-        for count, length, thick, bright in ((700, 24.0, 1, 120), (60, 80.0, 3, 110)):
-            x0 = rng.uniform(-40, WH[0], count)
-            y0 = rng.uniform(-60, WH[1], count)
-            n = rng.normal(length, length / 4, count)
-            pts = np.column_stack([x0, y0, x0 + 0.2 * n, y0 + n]).astype(np.int32).tolist()
-            for x, y, ex, ey in pts:
-                cv2.line(self.mask, (x, y), (ex, ey), bright, thick, cv2.LINE_AA)
-        _blend_towards(frame, self.mask, 210)
-
-
 class _Foliage:
     """Leaves moving in place: green areas warped by a smooth displacement field that wanders
     with the wind (a few px, up to ~8) plus a fine flutter that changes every frame, and
@@ -291,13 +217,6 @@ class _Foliage:
         cv2.add(out, cv2.cvtColor(light, cv2.COLOR_GRAY2BGR), dst=out, dtype=cv2.CV_8U)
 
 
-def _blend_towards(frame: Image, mask: Image, level: int) -> None:
-    """frame += (level - frame) * mask / 255, in place (only ever brightens)."""
-    up = cv2.subtract(np.full_like(frame, level), frame)
-    cv2.multiply(up, cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR), dst=up, scale=1 / 255)
-    cv2.add(frame, up, dst=frame)
-
-
 def _mover_x(m: Mover, index: int) -> float | None:
     if index < m.enter_frame:
         return None
@@ -313,7 +232,7 @@ def _place(
     x = _mover_x(m, index)
     if x is None:
         return None, False
-    _paste(world, *cut, round(x), m.y_bottom)
+    paste(world, *cut, round(x), m.y_bottom)
     h, w = cut[0].shape[:2]
     x0, x1 = max(0, round(x)), min(WH[0], round(x) + w)
     if x0 >= x1:
@@ -324,7 +243,7 @@ def _place(
 def _base(scene: Scene) -> Image:
     base = _cover(scene.photo)
     for photo, xyxy, x, y_bottom in scene.parked:
-        _paste(base, *_cutout(photo, xyxy, 1.0), x, y_bottom)
+        paste(base, *_cutout(photo, xyxy, 1.0), x, y_bottom)
     if scene.weather == "none":
         return base
     haze = cv2.addWeighted(base, 0.8, np.full_like(base, 200), 0.2, 0)  # overcast
@@ -339,9 +258,9 @@ def scene_frames(name: str) -> Iterator[SceneFrame]:
     rng = np.random.default_rng(scene.seed)
     base = _base(scene)
     trees = _Trees(rng, [(110, 470, 95.0), (330, 455, 80.0), (590, 475, 100.0)])
-    falling: _Snow | _Rain | None = None
+    falling: Snow | Rain | None = None
     if scene.weather in ("snow", "rain"):
-        falling = _Snow(rng) if scene.weather == "snow" else _Rain(rng)
+        falling = Snow(rng, WH) if scene.weather == "snow" else Rain(rng, WH)
     foliage = _Foliage(rng, base, scene.foliage) if scene.foliage else None
     m = scene.mover
     cut = _cutout(m.photo, m.crop_xyxy, m.scale) if m is not None else None

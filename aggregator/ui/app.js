@@ -177,7 +177,7 @@ async function loadQueue() {
   $("#queue").innerHTML = data.items.map((e, i) => `
     <li data-i="${i}" data-event="${esc(e.event_id)}">
       ${e.snapshot_status === "available" ? `<img alt="snapshot" loading="lazy" src="/api/v1/media/${esc(e.snapshot_id)}">` : `<span class="noimg"></span>`}
-      <div><b>${esc(e.type)}</b> <span class="tag ${esc(e.review_status)}">${esc(e.review_status)}</span><br>
+      <div><b>${esc(e.type)}</b>${e.stage ? ` · ${esc(e.stage)}` : ""} <span class="tag ${esc(e.review_status)}">${esc(e.review_status)}</span><br>
       ${esc(e.camera)} / ${esc(e.zone)}<br><span class="muted measure">${when(e.started_ts)} · ${measure(e)}</span></div>
     </li>`).join("") || `<li class="muted">No events match.</li>`;
   $("#detail").innerHTML = `<p class="muted">${esc(data.total)} events. Select one.</p>`;
@@ -204,7 +204,7 @@ async function select(i) {
   const clip = e.clip_status === "available" ? `<video id="clip" controls muted preload="auto" src="${esc(e.clip_url)}"></video>`
     : e.clip_status === "pending" ? `<p class="muted">Clip pending: not uploaded yet.</p>` : "";
   $("#detail").innerHTML = `
-    <h2>${esc(e.type)} <span class="tag ${esc(e.review_status)}">${esc(e.review_status)}</span></h2>
+    <h2>${esc(e.type)}${e.stage ? ` · ${esc(e.stage)}` : ""} <span class="tag ${esc(e.review_status)}">${esc(e.review_status)}</span></h2>
     <p>${esc(e.camera)} / ${esc(e.zone)} · ${when(e.started_ts)} · <span class="measure">${measure(e)}</span> · severity ${esc(e.severity)}
     ${e.case_id ? ` · <a href="#cases" data-case="${esc(e.case_id)}">case #${esc(e.case_id)}</a>` : ""}</p>
     ${clip}

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -18,14 +16,12 @@ from pydantic import (
 
 from contract.config.detector import DetectorConfig, OnnxDetectorConfig
 from contract.config.rules import RuleConfig, expand_preset
+from contract.config.strict import Strict
+from contract.config.tamper import TamperConfig
 from contract.config.yaml_source import Loc, YamlDocument
 
 Probability = Annotated[float, Field(gt=0.0, le=1.0)]
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ReconnectConfig(Strict):
@@ -122,6 +118,25 @@ class BackgroundConfig(Strict):
     short_s: float = Field(2.0, gt=0, description="Time constant of the short-term background.")
     diff_threshold: int = Field(
         28, ge=1, le=255, description="Grey-level change that is foreground."
+    )
+    ghost_hold_s: float = Field(
+        3.0,
+        gt=0,
+        description="A static blob is absorbed as a ghost (an object that left) only after "
+        "its ghost verdicts outweigh its real ones by this many seconds.",
+    )
+    recover_s: float = Field(
+        300.0,
+        ge=0,
+        description="An absorbed blob is given back within this long if the object is "
+        "evidently still there.",
+    )
+    global_change_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Share of the frame changing at once that no lighting gain explains "
+        "(an infrared switch): the model re-learns instead of reporting it.",
     )
 
 
@@ -271,6 +286,7 @@ class CameraConfig(Strict):
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
+    tamper: TamperConfig = Field(default_factory=TamperConfig)
     clips: ClipConfig = Field(default_factory=ClipConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)

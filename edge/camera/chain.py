@@ -16,17 +16,17 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-import numpy.typing as npt
 
 from contract.config.camera import CameraConfig
 from contract.config.rules import LeftObjectRuleConfig
 from contract.vocabulary import PEACETIME
+from edge.camera.view import ViewWatch
 from edge.detectors import Detector
 from edge.detectors.detections import Detections
 from edge.detectors.filter import DetectionFilter
 from edge.evidence.clips import ClipRecorder
 from edge.evidence.media import MediaItem
-from edge.pipeline.background import StaticForeground
+from edge.pipeline.background import StaticBlobs, StaticForeground
 from edge.pipeline.motion import MotionGate, MotionTracker
 from edge.pipeline.tracking import Tracker
 from edge.pipeline.zones import Zone
@@ -48,6 +48,8 @@ class FrameResult:
     rules_ms: float = 0.0
     #: False when motion gating skipped the detector and carried detections forward.
     detected: bool = True
+    #: The tamper subtype that suspends the camera's rules on this frame (edge/camera/view.py).
+    suspended: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class _Background:
             [i for i, n in enumerate(class_names) if n not in litter], np.int64
         )
 
-    def blobs(self, frame: Frame, tracks: Detections) -> npt.NDArray[np.float32] | None:
+    def blobs(self, frame: Frame, tracks: Detections) -> StaticBlobs | None:
         if not self.enabled:
             return None
         explained = tracks[np.isin(tracks.class_id, self.explainers)].xyxy
@@ -169,6 +171,9 @@ class CameraChain:
         self._background = _Background(cfg, detector.class_names)
         self.gate = self._new_gate(cfg)
         self.movement = MotionTracker(cfg.motion.moving_fraction, cfg.motion.moving_hold_s)
+        self.view = ViewWatch(cfg.tamper, cfg.id, new_id, mode=mode, drill=drill)
+        self._view_events: list[Event] = []
+        self._blind = False  # the last frame's rules were suspended
         self._carried = Detections.empty()
         self._decided: int | None = None
         self._untracked_ts_s = float("-inf")
@@ -232,13 +237,22 @@ class CameraChain:
         background = _Background(cfg, names, self._background.model if keep_bg else None)
         keep_tracker = same_classes and cfg.tracking == self.cfg.tracking
         keep_motion = cfg.motion == self.cfg.motion
+        keep_view = (cfg.tamper, cfg.id) == (self.cfg.tamper, self.cfg.id)
         keep_recorder = same_classes and (cfg.clips, cfg.privacy) == (
             self.cfg.clips,
             self.cfg.privacy,
         )
         recorder = self.recorder if keep_recorder else self._new_recorder(cfg, detector)
+        view = (
+            self.view
+            if keep_view
+            else ViewWatch(cfg.tamper, cfg.id, self._new_id, mode=mode, drill=drill)
+        )
         # Nothing below raises for a config that validated: the swap is all or nothing.
         closing = self.rules.finish(self.last_ts_s)
+        if not keep_view:
+            closing += self.view.close(self.last_ts_s)
+        view.stamp(mode, drill)
         if self.recorder is not None:
             closing = self.recorder.ended(closing, self.last_ts_s)
             if not keep_recorder:
@@ -254,12 +268,17 @@ class CameraChain:
         self.cfg, self.detector, self.filter, self.rules = cfg, detector, flt, rules
         self.zones = [zone for zone, _ in rules.zones]
         self._background, self.recorder = background, recorder
+        self.view = view
         self.mode, self.drill = mode, drill
         return closing
 
     def wants_detection(self, frame: Frame) -> bool:
-        """Ask the motion gate whether this frame needs the detector (always without one)."""
+        """Judge the view (a tampered view needs no detector: its rules are suspended), then
+        ask the motion gate whether this frame needs the detector (always without one)."""
         self._decided = frame.index
+        self._view_events = self.view.update(frame.image_bgr, frame.ts_s)
+        if self.view.suspended is not None:
+            return False
         if self.gate is None:
             return True
         settling = frame.ts_s - self._untracked_ts_s <= self.cfg.motion.moving_hold_s
@@ -287,12 +306,21 @@ class CameraChain:
 
         ``raw`` None: the detector was skipped, the last detections are carried forward.
         """
-        if self._decided != frame.index and self.gate is not None:
-            raise RuntimeError("advance() without wants_detection() for the same frame")
+        if self._decided != frame.index:
+            if self.gate is not None:
+                raise RuntimeError("advance() without wants_detection() for the same frame")
+            self._view_events = self.view.update(frame.image_bgr, frame.ts_s)
         self._decided = None
+        events, self._view_events = self._view_events, []
+        if self.view.suspended is not None:
+            self._blind = True
+            return self._suspended(frame, events)
+        if self._blind:
+            self._blind = False
+            self.rules.resumed(frame.ts_s)
         detections, tracks = self._track(frame, raw)
         t0 = time.perf_counter()
-        events = self.rules.update(
+        events += self.rules.update(
             frame.ts_s, frame.wh, tracks, self._background.blobs(frame, tracks)
         )
         rules_ms = (time.perf_counter() - t0) * 1000
@@ -307,6 +335,20 @@ class CameraChain:
             events=events,
             rules_ms=rules_ms,
             detected=raw is not None,
+        )
+        for sink in self.sinks:
+            sink.write(result)
+        return result
+
+    def _suspended(self, frame: Frame, events: list[Event]) -> FrameResult:
+        """A tampered view: no detector, tracker, background or rules; the tamper incident's
+        own events (with their evidence: the clip shows the covered lens) go out."""
+        self.last_ts_s = frame.ts_s
+        none = Detections.empty()
+        if self.recorder is not None:
+            events = self.recorder.observe(frame, none, events, self.zones)
+        result = FrameResult(
+            frame, none, none, 0.0, events, detected=False, suspended=self.view.suspended
         )
         for sink in self.sinks:
             sink.write(result)
@@ -333,7 +375,7 @@ class CameraChain:
         every sink and close the sinks."""
         if self._closed:
             raise RuntimeError(f"camera {self.cfg.id}: finish() after the chain was closed")
-        closing = self.rules.finish(self.last_ts_s)
+        closing = self.rules.finish(self.last_ts_s) + self.view.close(self.last_ts_s)
         if self.recorder is not None:
             closing = [self.recorder.attach(e) for e in closing]
             self.recorder.close(deadline_mono_s)

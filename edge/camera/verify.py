@@ -124,6 +124,10 @@ class Look:
                 return
         if self._lost is not None:
             return
+        if result.suspended is not None:
+            # A covered or turned camera sees nothing; "cleared" would close the case wrongly.
+            self._lost = f"the camera's view is {result.suspended} (camera_tamper): it cannot look"
+            return
         c = self._criterion
         tracks = result.tracks
         inside = c.zone.contains(tracks.anchor_bottom_center, result.frame.wh)

@@ -16,7 +16,9 @@ from contract.cli import (
 )
 from contract.errors import StreetwatchError
 from edge.cli.delivery import loadgen, outbox, publish
+from edge.cli.evaluate import eval_cmd
 from edge.cli.models import keys, models
+from edge.cli.options import MOTION_OPTION
 from edge.cli.worker import demo_cmd, run_cmd
 
 
@@ -125,15 +127,6 @@ def detect(
         click.echo(f"  {r['label']:<14} {r['score']:.2f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
 
 
-MOTION_OPTION = click.option(
-    "--motion",
-    type=click.Choice(["config", "on", "off"]),
-    default="config",
-    show_default=True,
-    help="Motion gating: as the camera config says, or force it on or off.",
-)
-
-
 @cli.command()
 @click.argument("video")
 @config_option("Camera config YAML (detector, detection, tracking, zones).")
@@ -219,74 +212,7 @@ def replay(
     )
 
 
-@cli.command("eval")
-@click.argument("video")
-@config_option("Camera config YAML with the zones and rules to evaluate.")
-@click.option(
-    "--truth",
-    "-t",
-    "truth_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Ground truth: JSON or YAML list of {type, zone, start_s, end_s}.",
-)
-@click.option(
-    "--events-out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the replay's event messages as JSON lines.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
-@MOTION_OPTION
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def eval_cmd(
-    video: str,
-    config_path: Path,
-    truth_path: Path,
-    events_out: Path | None,
-    as_json: bool,
-    motion: str,
-    quiet: bool,
-) -> None:
-    """Replay VIDEO as fast as possible and score its events against ground truth.
-
-    Prints event-level precision, recall and start-time error. An event matches a truth entry
-    of the same type and zone whose time span it overlaps; start error compares when the
-    incident began (crowd formed, car stopped, owner left) with the truth's start_s.
-    """
-    from edge.config import load_camera_config, with_motion
-    from edge.tools.evaluation import evaluate_video, load_truth
-
-    cfg = with_motion(load_camera_config(config_path), motion)
-    truth = load_truth(truth_path)
-    report, summary = evaluate_video(
-        video, cfg, truth, events_out=events_out, show_progress=not quiet
-    )
-    calls = {"frames": summary.frames, "detector_calls": summary.detector_calls}
-    if as_json:
-        click.echo(json.dumps(report.to_dict() | calls))
-        return
-    click.echo(
-        f"{Path(video).name}: {len(truth.events)} true events, "
-        f"{len(report.matches) + len(report.false_positives)} found"
-    )
-    for m in report.matches:
-        click.echo(
-            f"  match  {m.truth.type:<16} {m.truth.zone:<12} truth {m.truth.start_s:7.1f} s"
-            f"  event {m.incident.start_s:7.1f} s  error {m.start_error_s:+.1f} s"
-        )
-    for fp in report.false_positives:
-        click.echo(f"  extra  {fp.type:<16} {fp.zone:<12} event {fp.start_s:7.1f} s")
-    for t in report.misses:
-        click.echo(f"  missed {t.type:<16} {t.zone:<12} truth {t.start_s:7.1f} s")
-    click.echo(
-        f"precision {report.precision:.2f}  recall {report.recall:.2f}  "
-        f"max |start error| {report.max_abs_start_error_s:.1f} s  "
-        f"detector on {summary.detector_calls} of {summary.frames} frames"
-    )
-
-
-for command in (run_cmd, demo_cmd, models, keys, publish, loadgen, outbox):
+for command in (eval_cmd, run_cmd, demo_cmd, models, keys, publish, loadgen, outbox):
     cli.add_command(command)
 
 

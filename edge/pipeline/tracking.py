@@ -18,6 +18,17 @@ from edge.detectors.detections import Detections
 
 # ByteTrack counts its lost-track buffer in frames of a 30 fps video.
 _BUFFER_FPS = 30.0
+# min_consecutive_frames holds at this frame rate and above; below it the hits needed shrink
+# in proportion (2 hits are 0.2 s at 10 fps but 1 s at 2 fps, where someone walking in has
+# moved further than their own width between frames and ByteTrack cannot match them: a
+# crowd of six was counted as five for 2.5 s).
+_CONFIRM_FPS = 10.0
+
+
+def confirm_frames(min_consecutive_frames: int, fps: float) -> int:
+    """Hits a track needs before it gets an id at ``fps``."""
+    scale = min(1.0, fps / _CONFIRM_FPS) if fps > 0 else 1.0
+    return max(1, round(min_consecutive_frames * scale))
 
 
 class Tracker:
@@ -33,7 +44,7 @@ class Tracker:
             lost_track_buffer=max(1, round(self.cfg.lost_track_s * _BUFFER_FPS)),
             frame_rate=self._fps,
             track_activation_threshold=self.cfg.activation_score,
-            minimum_consecutive_frames=self.cfg.min_consecutive_frames,
+            minimum_consecutive_frames=confirm_frames(self.cfg.min_consecutive_frames, self._fps),
             minimum_iou_threshold=self.cfg.match_iou,
             high_conf_det_threshold=self.cfg.high_score,
         )

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.detectors.detections import Detections
+from edge.pipeline.background import StaticBlobs
 from edge.rules.events import BoxXYXY, Event, Phase, RuleContext, Severity
 
 IdFactory = Callable[[], str]
@@ -25,10 +26,8 @@ class ZoneFrame:
     in_zone: Detections
     #: Every confirmed track in the frame (an owner may stand just outside the zone).
     everywhere: Detections
-    #: Class-free static foreground blobs in the zone (background evidence), xyxy pixels.
-    static_blobs_xyxy: npt.NDArray[np.float32] = field(
-        default_factory=lambda: np.empty((0, 4), np.float32)
-    )
+    #: Class-free static foreground blobs in the zone (background evidence).
+    static_blobs: StaticBlobs = field(default_factory=StaticBlobs.empty)
 
 
 class Rule(ABC):
@@ -44,6 +43,10 @@ class Rule(ABC):
     @abstractmethod
     def finish(self, ts_s: float) -> list[Event]:
         """The stream ended: close every open incident."""
+
+    def resumed(self, ts_s: float) -> None:  # noqa: B027 (optional: most rules keep no places)
+        """The camera was blind until ``ts_s`` (its view tampered): what the rule remembers
+        was not seen to go; absence counts from now."""
 
     def class_ids(self, names: list[str]) -> npt.NDArray[np.int64]:
         return np.asarray([self.ctx.class_names.index(n) for n in names], dtype=np.int64)
@@ -86,21 +89,3 @@ class Rule(ABC):
 
 def box_tuple(xyxy: npt.NDArray[np.float32]) -> BoxXYXY:
     return (float(xyxy[0]), float(xyxy[1]), float(xyxy[2]), float(xyxy[3]))
-
-
-def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    out: npt.NDArray[np.float32] = np.where(union > 0, inter / np.maximum(union, 1e-9), 0).astype(
-        np.float32
-    )
-    return out

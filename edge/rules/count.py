@@ -1,4 +1,9 @@
-"""count (preset crowding): enough people in the zone for long enough, with hysteresis."""
+"""count (preset crowding): enough people in the zone for long enough, with hysteresis.
+
+Dips are measured on frames seen below the threshold, not on the time between frames: at
+2 frames a second, or across frames the camera lost, a gap in the stream says nothing about
+the crowd (a 3 s gap restarted a 2 fps crowd's run, which then fired 8 s late).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ class CountRule(Rule):
         self.unit = "persons_per_m2" if self._density else "persons"
         self._met_since: float | None = None  # start of the current run of frames above
         self._last_met: float | None = None
+        self._below_since: float | None = None  # first frame seen below since the last met
         self._event_id: str | None = None
         self._started = 0.0
         self._peak = 0.0
@@ -41,10 +47,13 @@ class CountRule(Rule):
         met = self._met(value)
         if met:
             # A dip longer than gap_s starts the run again; shorter ones are missed detections.
-            gap = self._last_met is not None and ts - self._last_met > self.cfg.gap_s
-            if self._event_id is None and (self._met_since is None or gap):
+            dip = self._below_since is not None and ts - self._below_since > self.cfg.gap_s
+            if self._event_id is None and (self._met_since is None or dip):
                 self._met_since = ts
             self._last_met = ts
+            self._below_since = None
+        elif self._below_since is None:
+            self._below_since = ts
         if self._event_id is None:
             cooling = self._last_end is not None and ts - self._last_end < self.cfg.cooldown_s
             if (
@@ -72,7 +81,7 @@ class CountRule(Rule):
             return out
         # Active incident.
         assert self._last_met is not None
-        if ts - self._last_met >= self.cfg.clear_s:
+        if self._below_since is not None and ts - self._below_since >= self.cfg.clear_s:
             out.append(self._end(self._last_met, value))
             return out
         if value > self._peak or ts - self._last_sent >= self.cfg.update_interval_s:

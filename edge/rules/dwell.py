@@ -46,7 +46,7 @@ class DwellRule(Rule):
         out: list[Event] = []
         for site in self.memory.sites:
             out += self._advance(site, ts)
-        for site in self.memory.expire(ts):
+        for site in self.memory.expire(ts, frame.everywhere.xyxy):
             if site.event_id is not None:
                 out.append(self._end(site))
         return out
@@ -111,6 +111,9 @@ class DwellRule(Rule):
         )
         site.event_id = None
         return ev
+
+    def resumed(self, ts_s: float) -> None:
+        self.memory.hide_all(ts_s)
 
     def finish(self, ts_s: float) -> list[Event]:
         return [self._end(s) for s in self.memory.sites if s.event_id is not None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
-import numpy.typing as npt
 
 from contract.config.camera import CameraConfig
 from contract.config.rules import CountRuleConfig, DwellRuleConfig, LeftObjectRuleConfig
@@ -13,6 +12,7 @@ from contract.errors import ConfigError
 from contract.vocabulary import PEACETIME
 from edge.detectors.detections import Detections
 from edge.detectors.filter import check_class_name
+from edge.pipeline.background import StaticBlobs
 from edge.pipeline.zones import Zone
 from edge.rules.base import IdFactory, Rule, ZoneFrame
 from edge.rules.count import CountRule
@@ -69,7 +69,7 @@ class RuleEngine:
         ts_s: float,
         frame_wh: tuple[int, int],
         tracks: Detections,
-        static_blobs_xyxy: npt.NDArray[np.float32] | None = None,
+        static_blobs: StaticBlobs | None = None,
     ) -> list[Event]:
         out: list[Event] = []
         anchors = tracks.anchor_bottom_center
@@ -77,20 +77,21 @@ class RuleEngine:
             if not rules:
                 continue
             in_zone = tracks[zone.contains(anchors, frame_wh)]
-            blobs = np.empty((0, 4), np.float32)
-            if static_blobs_xyxy is not None and len(static_blobs_xyxy):
-                bottoms = np.stack(
-                    [
-                        (static_blobs_xyxy[:, 0] + static_blobs_xyxy[:, 2]) / 2,
-                        static_blobs_xyxy[:, 3],
-                    ],
-                    axis=1,
-                )
-                blobs = static_blobs_xyxy[zone.contains(bottoms, frame_wh)]
+            blobs = StaticBlobs.empty()
+            if static_blobs is not None and len(static_blobs):
+                xyxy = static_blobs.xyxy
+                bottoms = np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3]], axis=1)
+                blobs = static_blobs[zone.contains(bottoms, frame_wh)]
             view = ZoneFrame(ts_s, frame_wh, in_zone, tracks, blobs)
             for rule in rules:
                 out += rule.update(view)
         return out
+
+    def resumed(self, ts_s: float) -> None:
+        """The camera's view is usable again after a tamper suspended the rules."""
+        for _, rules in self.zones:
+            for rule in rules:
+                rule.resumed(ts_s)
 
     def finish(self, ts_s: float) -> list[Event]:
         return [ev for _, rules in self.zones for r in rules for ev in r.finish(ts_s)]

@@ -4,11 +4,14 @@ foreground from the dual background model."""
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import numpy.typing as npt
 
 from contract.config.rules import LeftObjectRuleConfig
-from edge.rules.base import IdFactory, Rule, ZoneFrame, box_tuple, iou_matrix
+from edge.pipeline.boxes import coverage, iou_matrix
+from edge.rules.base import IdFactory, Rule, ZoneFrame, box_tuple
 from edge.rules.events import Event, RuleContext
 from edge.rules.sites import Cooldown, Site, SiteMemory
 from edge.rules.stillness import Stillness
@@ -18,20 +21,33 @@ BLOB_LABEL = "object"
 
 
 _BLOB_ON_OBJECT = 0.3
+#: A blob this much inside a site (or a site this much inside the blob) is that site.
+_CONTAINED = 0.6
+#: How far back the rule remembers where owners stood (longer than any blob takes to settle).
+_OWNER_HISTORY_S = 60.0
 
 
-def _coverage(
-    blobs: npt.NDArray[np.float32], boxes: npt.NDArray[np.float32]
-) -> npt.NDArray[np.float32]:
-    """Share of each blob's area inside each box, (N, M)."""
-    x1 = np.maximum(blobs[:, None, 0], boxes[None, :, 0])
-    y1 = np.maximum(blobs[:, None, 1], boxes[None, :, 1])
-    x2 = np.minimum(blobs[:, None, 2], boxes[None, :, 2])
-    y2 = np.minimum(blobs[:, None, 3], boxes[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = np.maximum((blobs[:, 2] - blobs[:, 0]) * (blobs[:, 3] - blobs[:, 1]), 1e-9)
-    out: npt.NDArray[np.float32] = (inter / area[:, None]).astype(np.float32)
-    return out
+class OwnerHistory:
+    """Where owners (people) were in the last ``keep_s`` seconds."""
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self._seen: deque[tuple[float, npt.NDArray[np.float32]]] = deque()
+
+    def add(self, ts_s: float, owners_xyxy: npt.NDArray[np.float32]) -> None:
+        if len(owners_xyxy):
+            self._seen.append((ts_s, owners_xyxy))
+        while self._seen and self._seen[0][0] < ts_s - self.keep_s:
+            self._seen.popleft()
+
+    def last_near(self, near_xyxy: npt.NDArray[np.float32], after_ts: float) -> float:
+        """The last time after ``after_ts`` an owner overlapped ``near_xyxy`` (1, 4); -inf."""
+        for ts, owners in reversed(self._seen):
+            if ts < after_ts:
+                break
+            if (iou_matrix(near_xyxy, owners)[0] > 0).any():
+                return ts
+        return float("-inf")
 
 
 def _expand(xyxy: npt.NDArray[np.float32], frac: float) -> npt.NDArray[np.float32]:
@@ -54,6 +70,7 @@ class LeftObjectRule(Rule):
         self.memory = SiteMemory(cfg.match_iou, cfg.absence_s)
         self.cooldown = Cooldown(cfg.cooldown_s, cfg.match_iou)
         self._t0: float | None = None
+        self._near = OwnerHistory(_OWNER_HISTORY_S)
 
     def update(self, frame: ZoneFrame) -> list[Event]:
         ts = frame.ts_s
@@ -74,31 +91,36 @@ class LeftObjectRule(Rule):
                         site.label = label  # a class name says more than "object"
                     seen.append((site, new))
         if "background" in self.cfg.evidence:
-            blobs = frame.static_blobs_xyxy
+            blobs = frame.static_blobs
             if "detector" in self.cfg.evidence and len(blobs) and len(sel):
                 # A blob on a detected litter object is that object: one site, not two.
-                blobs = blobs[_coverage(blobs, sel.xyxy).max(axis=1) < _BLOB_ON_OBJECT]
-            for blob in blobs:
-                site, new = self.memory.observe(blob, BLOB_LABEL, ts, ts)
+                blobs = blobs[coverage(blobs.xyxy, sel.xyxy).max(axis=1) < _BLOB_ON_OBJECT]
+            for blob, since in zip(blobs.xyxy, blobs.since_ts.tolist(), strict=True):
+                # Part of a site or around it (the blob includes a shadow, the detector saw
+                # only the object): the same object, not a second one.
+                site, new = self.memory.observe(blob, BLOB_LABEL, since, ts, contain=_CONTAINED)
                 seen.append((site, new))
         for site, new in seen:
             if new and in_baseline:
                 site.baseline = True  # it was there when we started watching
         owners = frame.everywhere[np.isin(frame.everywhere.class_id, self._owners)].xyxy
+        self._near.add(ts, owners)
         out: list[Event] = []
         for site in self.memory.sites:
             if not site.baseline:
                 out += self._advance(site, ts, owners)
-        for site in self.memory.expire(ts):
+        for site in self.memory.expire(ts, frame.everywhere.xyxy):
             if site.event_id is not None:
                 out.append(self._end(site))
         return out
 
+    def _near_box(self, site: Site) -> npt.NDArray[np.float32]:
+        return _expand(site.xyxy, self.cfg.attend_margin_frac)[None]
+
     def _attended(self, site: Site, owners: npt.NDArray[np.float32]) -> bool:
         if len(owners) == 0:
             return False
-        near = _expand(site.xyxy, self.cfg.attend_margin_frac)[None]
-        return bool((iou_matrix(near, owners)[0] > 0).any())
+        return bool((iou_matrix(self._near_box(site), owners)[0] > 0).any())
 
     def _advance(self, site: Site, ts: float, owners: npt.NDArray[np.float32]) -> list[Event]:
         box, labels = (box_tuple(site.xyxy),), (site.label,)
@@ -124,7 +146,10 @@ class LeftObjectRule(Rule):
         if site.last_seen_ts != ts:
             return []
         if site.unattended_since_ts is None:
-            site.unattended_since_ts = max(ts, site.still_since_ts)
+            # Whoever left it may have gone before the object was recognised as still (a
+            # blob settles in seconds): the clock starts when they were last beside it.
+            last_near = self._near.last_near(self._near_box(site), site.still_since_ts)
+            site.unattended_since_ts = max(site.still_since_ts, last_near)
         left_s = ts - site.unattended_since_ts
         if left_s < self.cfg.persist_s or self.cooldown.blocks(site.xyxy, ts):
             return []
@@ -158,6 +183,9 @@ class LeftObjectRule(Rule):
         )
         site.event_id = None
         return ev
+
+    def resumed(self, ts_s: float) -> None:
+        self.memory.hide_all(ts_s)
 
     def finish(self, ts_s: float) -> list[Event]:
         return [self._end(s) for s in self.memory.sites if s.event_id is not None]

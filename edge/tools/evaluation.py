@@ -1,8 +1,15 @@
-"""Event-level scoring of a replay against ground truth made by watching the video."""
+"""Event-level scoring of a replay against ground truth made by watching the video.
+
+Beyond precision and recall: when each incident began and ended against the truth (start and
+end error), how many extra incidents one true incident was split into (fragments: an operator
+sees the same problem twice), and how often an incident ended and the same zone's next one of
+the same type began within ``flap_window_s`` (flapping: start/end pairs within seconds, the
+mark of a threshold without hysteresis).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +33,17 @@ class TruthEvent(BaseModel):
     note: str = ""
 
 
+#: An incident of a zone starting this soon after the previous one of its type ended flaps.
+FLAP_WINDOW_S = 10.0
+
+
 class TruthFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     video: str = ""
     notes: str = ""
+    #: Set when the scenario is a known limit of the rules: the reason, shown in the table.
+    known_limit: str | None = None
     events: list[TruthEvent]
 
 
@@ -83,12 +96,23 @@ class Match:
     def start_error_s(self) -> float:
         return self.incident.start_s - self.truth.start_s
 
+    @property
+    def end_error_s(self) -> float | None:
+        """None when either side lasts to the end of the video (nothing to compare)."""
+        if self.truth.end_s is None or self.incident.end_s is None:
+            return None
+        return self.incident.end_s - self.truth.end_s
+
 
 @dataclass(frozen=True)
 class EvalReport:
     matches: list[Match]
     false_positives: list[Incident]
     misses: list[TruthEvent]
+    #: Extra incidents overlapping a matched truth event (they are also false positives).
+    fragments: list[Incident] = field(default_factory=list)
+    #: Incidents that began within FLAP_WINDOW_S after their zone's previous one ended.
+    flaps: list[Incident] = field(default_factory=list)
 
     @property
     def precision(self) -> float:
@@ -104,11 +128,19 @@ class EvalReport:
     def max_abs_start_error_s(self) -> float:
         return max((abs(m.start_error_s) for m in self.matches), default=0.0)
 
+    @property
+    def max_abs_end_error_s(self) -> float | None:
+        errors = [abs(e) for m in self.matches if (e := m.end_error_s) is not None]
+        return max(errors) if errors else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),
             "max_abs_start_error_s": round(self.max_abs_start_error_s, 3),
+            "max_abs_end_error_s": _round(self.max_abs_end_error_s),
+            "fragments": len(self.fragments),
+            "flaps": len(self.flaps),
             "matches": [
                 {
                     "type": m.truth.type,
@@ -116,6 +148,7 @@ class EvalReport:
                     "truth_start_s": m.truth.start_s,
                     "event_start_s": round(m.incident.start_s, 3),
                     "start_error_s": round(m.start_error_s, 3),
+                    "end_error_s": _round(m.end_error_s),
                     "event_id": m.incident.event_id,
                 }
                 for m in self.matches
@@ -131,6 +164,10 @@ class EvalReport:
             ],
             "misses": [t.model_dump() for t in self.misses],
         }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -160,11 +197,38 @@ def evaluate(found: list[Incident], truth: list[TruthEvent], video_end_s: float)
         used_i.add(ii)
         matches.append(Match(truth[ti], found[ii]))
     matches.sort(key=lambda m: m.truth.start_s)
+    fragments = {ii for _, ti, ii in pairs if ti in used_t and ii not in used_i}
+    matched = {m.incident.event_id for m in matches}
     return EvalReport(
         matches=matches,
         false_positives=[f for i, f in enumerate(found) if i not in used_i],
         misses=[t for i, t in enumerate(truth) if i not in used_t],
+        fragments=[found[ii] for ii in sorted(fragments)],
+        flaps=flapping(found, matched),
     )
+
+
+def flapping(
+    found: list[Incident], matched: set[str], window_s: float = FLAP_WINDOW_S
+) -> list[Incident]:
+    """Incidents that began within ``window_s`` after the previous incident of the same type
+    and zone ended. Two incidents that each match a truth event of their own are two real
+    events (a car leaves, the next one parks), not a flap."""
+    last: dict[tuple[str, str], Incident] = {}
+    out = []
+    for inc in sorted(found, key=lambda i: i.start_s):
+        key = (inc.type, inc.zone)
+        prev = last.get(key)
+        if (
+            prev is not None
+            and prev.end_s is not None
+            and inc.start_s - prev.end_s < window_s
+            and not (inc.event_id in matched and prev.event_id in matched)
+        ):
+            out.append(inc)
+        if inc.end_s is not None:
+            last[key] = inc
+    return out
 
 
 def evaluate_video(

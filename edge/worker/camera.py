@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from contract.config.camera import CameraConfig, ReconnectConfig, SourceConfig
 from contract.fleet import CameraState
+from contract.vocabulary import CAMERA_OFFLINE
 from edge.errors import SourceError
 from edge.pipeline.motion import shrink
 from edge.rules.events import Event
@@ -31,8 +32,6 @@ from edge.sources.pyav import PyAvSource
 from edge.worker.metrics import EdgeMetrics
 
 log = logging.getLogger(__name__)
-
-OFFLINE_TYPE = "camera_offline"
 
 
 @dataclass(frozen=True)
@@ -220,7 +219,7 @@ class CameraFeed(threading.Thread):
     def _health_event(self, event_id: str, phase: str, ts: float, started_ts: float) -> Event:
         return Event(
             event_id=event_id,
-            type=OFFLINE_TYPE,
+            type=CAMERA_OFFLINE,
             phase="start" if phase == "start" else "end",
             camera=self.camera.id,
             zone="camera",

@@ -252,3 +252,25 @@ def test_catalogue_errors_name_the_file_line_and_field(tmp_path: Path) -> None:
         check_webhooks(load_catalogue(path), GridConfig())
     hook = WebhookConfig(url="http://127.0.0.1:9/", secret_file=tmp_path / "s")
     check_webhooks(load_catalogue(path), GridConfig(webhooks={"sanitation": hook}))
+
+
+def test_a_camera_tamper_event_is_reviewed_and_filed_as_an_equipment_case(api: FleetApi) -> None:
+    """Last in the module: it adds cases the board and map tests above do not expect.
+    camera_tamper (issue 17) takes the review and case path of an equipment problem: the
+    queue lists it with its subtype (the event's stage), confirming it files a camera
+    maintenance case, apart from camera_offline."""
+    _camera(api, "cam-tamper", *IN_0304)
+    ev = api.event(
+        camera="cam-tamper", type="camera_tamper", zone="camera", rule="camera-tamper",
+        unit="s", value=4.0, severity="high", stage="covered",
+    )  # fmt: skip
+    listed = api.clients["viewer"].get("/api/v1/events", params={"type": "camera_tamper"}).json()
+    assert [(e["event_id"], e["stage"]) for e in listed["items"]] == [(ev.event_id, "covered")]
+    r = api.clients["operator"].post(f"/api/v1/events/{ev.event_id}/confirm", json={})
+    assert r.status_code == 200, r.text
+    case = api.clients["viewer"].get(f"/api/v1/cases/{r.json()['case_id']}").json()
+    assert (case["category_code"], case["department"]) == ("0602", "camera maintenance")
+    assert [s["name"] for s in case["stages"]] == ["inspect the camera", "restore the view"]
+    assert case["grid_cell"] == "G-0304"
+    offline = _case(api, "cam-tamper", "camera_offline")
+    assert offline["category_code"] == "0601"

@@ -109,3 +109,26 @@ def test_density_uses_area() -> None:
 def test_finish_closes_an_open_incident() -> None:
     events = run(rule(), [(t, crowd(6)) for t in times(0, 5)], finish=True)
     assert [e.phase for e in events] == ["start", "end"]
+
+
+def _at_2fps(
+    t0: float, t1: float, n: int
+) -> list[tuple[float, list[tuple[int, str, list[float]]]]]:
+    return [(t0 + i / 2, crowd(n)) for i in range(round((t1 - t0) * 2))]
+
+
+def test_lost_frames_are_no_dip_at_2fps() -> None:
+    """Regression (issue 17, scenario crowd_2fps_drops): a 3 s gap without frames in a 2 fps
+    stream restarted the crowd's run (gap_s 1), so it fired late from after the gap."""
+    script = _at_2fps(0, 4, 3) + _at_2fps(4, 5.5, 7) + _at_2fps(8.5, 20, 7)  # no frames 5.5-8.5
+    events = run(rule(gap_s=1.0), script)
+    assert events[0].phase == "start"
+    assert events[0].started_ts == pytest.approx(4.0)
+    assert events[0].ts == pytest.approx(8.5)  # the first frame after min_duration_s
+
+
+def test_lost_frames_do_not_end_a_crowd() -> None:
+    script = _at_2fps(0, 6, 7) + _at_2fps(9, 14, 7)  # no frames 6-9, longer than clear_s
+    events = run(rule(clear_s=2.0), script, finish=True)
+    assert [e.phase for e in events if e.phase != "update"] == ["start", "end"]
+    assert events[-1].ts == pytest.approx(13.5)

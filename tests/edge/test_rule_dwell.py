@@ -116,3 +116,30 @@ def test_state_is_freed_when_objects_leave() -> None:
     run(r, park(0, 5) + [(t, []) for t in times(5, 15)])
     assert r.memory.sites == []
     assert len(r.stillness) == 0
+
+
+def _bus_in_front(t0: float, t1: float) -> list:
+    """The parked car hidden behind a bus standing in front of it (the car is not seen)."""
+    bus = box(500, 320, 400, 200)  # larger than the car: not taken for it (IoU < match_iou)
+    return [(t, [(9, "bus", bus)]) for t in times(t0, t1)]
+
+
+def test_a_bus_standing_in_front_longer_than_absence_does_not_split_the_incident() -> None:
+    """Regression (issue 17): the car's absence clock ran behind the bus, the incident ended
+    after absence_s, and a second one began when the bus left."""
+    script = drive(0, 5) + park(5, 30) + _bus_in_front(30, 45) + park(45, 60)
+    events = run(rule(), script, finish=True)
+    starts = [e for e in events if e.phase == "start"]
+    ends = [e for e in events if e.phase == "end"]
+    assert len(starts) == 1, [(e.phase, e.ts) for e in events]
+    assert starts[0].started_ts == pytest.approx(5.0, abs=0.2)
+    assert len(ends) == 1
+    assert ends[0].ts == pytest.approx(59.9, abs=0.2)
+
+
+def test_a_car_that_left_behind_the_bus_ends_when_it_was_last_seen() -> None:
+    script = drive(0, 5) + park(5, 30) + _bus_in_front(30, 45) + [(t, []) for t in times(45, 60)]
+    events = run(rule(), script)
+    assert [e.phase for e in events] == ["start", "end"]
+    assert events[1].ts == pytest.approx(29.9, abs=0.2)
+    assert events[1].ts < 45  # not when the bus left: when the car was last seen

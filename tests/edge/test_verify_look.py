@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 
 from contract.config.modes import apply_mode
@@ -27,8 +28,10 @@ from edge.control.link import ControlLink
 from edge.control.status import FleetStatus
 from edge.detectors import Detector
 from edge.detectors.catalog import load_manifest
+from edge.detectors.detections import Detections
 from edge.evidence.media import MediaItem
 from edge.sources import open_source
+from edge.sources.base import Frame
 from edge.worker.verify import Verifier
 from tests.conftest import REPO
 
@@ -153,6 +156,23 @@ def test_a_crowd_is_judged_by_the_rule_of_the_current_mode(
     assert after.answer.verdict == "cleared", after.answer
     assert after.answer.peak is not None
     assert after.answer.peak < 8
+
+
+def test_a_tampered_view_cannot_verify(parking: tuple[Path, CameraChain]) -> None:
+    """A covered camera sees no car: it must answer failed, not cleared (which would let the
+    case close)."""
+    _, chain = parking
+    cfg = chain.cfg
+    look = Look(_request(cfg.id, "kerb", "illegal_parking"), chain, 0.0)
+    image = np.zeros((480, 640, 3), np.uint8)
+    for i in range(6):
+        frame = Frame(image, float(i), i)
+        none = Detections.empty()
+        look.observe(FrameResult(frame, none, none, 0.0, suspended="covered"), chain)
+    assert look.due(1.0)
+    answer = look.outcome(6.0).answer
+    assert answer.verdict == "failed"
+    assert "covered" in (answer.reason or "")
 
 
 def test_an_unknown_zone_or_rule_is_named(parking: tuple[Path, CameraChain]) -> None:
