@@ -30,20 +30,30 @@ PORT_RANGE = (20000, 32000)
 PORT_SLICES = 8
 
 
+#: Ports this process has handed out: a test that picks several before starting the servers
+#: (three ingest replicas and an API) must not get one twice (it did: "address already in
+#: use" in a clean-clone run).
+_HANDED: set[int] = set()
+
+
 def free_port() -> int:
-    """A loopback TCP port nothing listens on now, from this worker's slice of PORT_RANGE."""
+    """A loopback TCP port nothing listens on now and not handed out before by this
+    process, from this worker's slice of PORT_RANGE."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
     index = int(worker) % PORT_SLICES if worker.isdigit() else 0
     width = (PORT_RANGE[1] - PORT_RANGE[0]) // PORT_SLICES
     low = PORT_RANGE[0] + index * width
     for _ in range(200):
         port = random.randrange(low, low + width)
+        if port in _HANDED:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue  # taken: try another
-            return port
+        _HANDED.add(port)
+        return port
     raise RuntimeError(f"no free port in {low}..{low + width - 1} after 200 tries")
 
 

@@ -62,7 +62,7 @@ def _on_bag(blobs: StaticBlobs) -> bool:
     return any(b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0 for b in blobs.xyxy)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])  # seed 1 fails the old model the same way
 def test_a_bag_beside_a_pole_on_a_shaking_camera_is_never_absorbed(seed: int) -> None:
     """Regression: found ~5 s after the drop, then one frame's ghost verdict copied it into
     the long-term background at 25-28 s and it was never reported again (seeds 0 and 1)."""

@@ -5,9 +5,10 @@ chain (the real detector, tracker, background model, tamper monitor and rules). 
 pass (P = R = 1, start error <= 2 s, no fragments, no flaps) or be marked a known limit with
 its reason; at most three may be, and none in crowding or parking.
 
-The whole suite takes about 4 minutes of one core; CI runs the half below (every failure
-found while building the suite, every kind of disturbance, every event type and tamper
-subtype judged), about 2 minutes, to keep the test suite under its time limit. The whole
+The whole suite takes about 4 minutes of one core; CI runs the twelve below (the failures
+found while building the suite that unit tests do not already pin down, shake, drift, rain,
+low bitrate, 2 fps, lights, occlusion, and each tamper subtype the chain raises), about a
+minute and a half, to keep the test suite under its time limit. The whole
 suite: ``edge eval --suite sample_videos/scenarios`` or bench/bench_scenarios.py (gating on
 and off, figures in bench/RESULTS.md).
 """
@@ -31,11 +32,9 @@ SUITE = REPO / "sample_videos" / "scenarios"
 TYPES = ("crowding", "illegal_parking", "nonmotor_parking", "street_vending", "litter")
 NEVER_A_KNOWN_LIMIT = ("crowding", "illegal_parking")
 CI_SCENARIOS = (
-    "crowd_2fps_drops", "crowd_near_threshold", "crowd_rain_shake", "litter_pole_shake",
-    "litter_car_in_front", "litter_passersby", "litter_suitcase_rain", "litter_ir_negative",
-    "litter_lights_on", "litter_shadow_negative", "park_bus_in_front", "park_light_negative",
-    "park_dusk_lights_on", "moto_parked", "vending_dusk_shake", "tamper_hand_parked",
-    "tamper_defocus_stall", "tamper_turn_crowd", "park_shake_drift", "litter_small_box",
+    "crowd_2fps_drops", "crowd_rain_shake", "litter_pole_shake", "litter_car_in_front",
+    "litter_passersby", "litter_suitcase_rain", "litter_lights_on", "park_light_negative",
+    "park_shake_drift", "tamper_hand_parked", "tamper_defocus_stall", "tamper_turn_crowd",
 )  # fmt: skip
 
 
