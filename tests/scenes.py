@@ -15,14 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.paths import assets_dir
 from edge.tools.scenarios.sprites import cutout, paste
+from edge.tools.scenarios.sprites import photo as read_photo
 from edge.tools.scenarios.weather import Rain, Snow
 
 Image = npt.NDArray[np.uint8]
@@ -109,22 +108,13 @@ STILL = [n for n, s in SCENES.items() if s.mover is None]
 ENTERING = [n for n, s in SCENES.items() if s.mover is not None]
 
 
-@cache
-def _image(name: str) -> Image:
-    path = assets_dir() / "images" / name
-    image = cv2.imread(str(path))
-    if image is None:
-        raise FileNotFoundError(f"{path}: cannot read the scene photo")
-    return np.asarray(image, np.uint8)
-
-
 def _cover(name: str) -> Image:
     """The photo scaled to cover WH, centre-cropped (as sample_videos/make_clips.py does)."""
-    photo = _image(name)
-    h, w = photo.shape[:2]
+    source = read_photo(name)
+    h, w = source.shape[:2]
     scale = max(WH[0] / w, WH[1] / h)
     size = (round(w * scale), round(h * scale))
-    image = np.asarray(cv2.resize(photo, size, interpolation=cv2.INTER_AREA), np.uint8)
+    image = np.asarray(cv2.resize(source, size, interpolation=cv2.INTER_AREA), np.uint8)
     y0, x0 = (image.shape[0] - WH[1]) // 2, (image.shape[1] - WH[0]) // 2
     return np.ascontiguousarray(image[y0 : y0 + WH[1], x0 : x0 + WH[0]])
 
@@ -132,7 +122,7 @@ def _cover(name: str) -> Image:
 def _cutout(photo: str, xyxy: tuple[int, int, int, int], scale: float) -> tuple[Image, Image]:
     """The crop and a soft alpha: an ellipse for a person (tall crop), a feathered rectangle
     for a vehicle, so no hard edge shows."""
-    return cutout(_image(photo), xyxy, scale)
+    return cutout(read_photo(photo), xyxy, scale)
 
 
 class _Trees:
